@@ -1,0 +1,28 @@
+"""Campaigns: the shared experiment record of both loops, proposals and history."""
+
+from datarial.campaign.campaign import (
+    Campaign,
+    CampaignInfo,
+    CampaignStatus,
+    ExperimentSummary,
+    ImportReport,
+    ProposalBatch,
+    ProposedExperiment,
+    RecordReport,
+    RoundSummary,
+)
+from datarial.campaign.records import ExperimentRecord, MeasurementRecord
+
+__all__ = [
+    "Campaign",
+    "CampaignInfo",
+    "CampaignStatus",
+    "ExperimentRecord",
+    "ExperimentSummary",
+    "ImportReport",
+    "MeasurementRecord",
+    "ProposalBatch",
+    "ProposedExperiment",
+    "RecordReport",
+    "RoundSummary",
+]

@@ -1,0 +1,191 @@
+"""Campaign subcommands: init, import, propose, record, status, export, abandon, list, demo."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+import click
+
+from datarial.campaign import Campaign
+from datarial.cli.output import conditions_text, console, fmt, print_batch, print_status
+from datarial.errors import DatarialError
+from datarial.io.tables import write_table
+from datarial.optimize import ACQUISITIONS, MAX_BATCH
+from datarial.space import load_space
+from datarial.store import Store
+
+db_option = click.option(
+    "--db", envvar="DATARIAL_DB", show_envvar=True, default=None,
+    help="Database: a SQLite file path or a URL (postgresql+psycopg://user@host/db). Default ./datarial.db.")
+by_option = click.option("--by", default=None, help="Who did it (default: your login name).")
+campaign_arg = click.argument("campaign")
+PathType = click.Path(path_type=Path, dir_okay=False)
+
+
+def _who(by: str | None) -> str:
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return os.environ.get("USER", "")
+
+
+def _open(name: str, db: str | None) -> Campaign:
+    return Campaign.open(Store(db), name)
+
+
+def _check_out(out: Path, suffixes: tuple[str, ...], option: str) -> None:
+    if out.suffix.lower() not in suffixes:
+        raise DatarialError(f"{option}: {out} should end in {' or '.join(suffixes)}")
+    if not out.parent.exists():
+        raise DatarialError(f"{option}: folder {out.parent} does not exist")
+
+
+@click.command("init")
+@campaign_arg
+@click.option("--space", "space_file", required=True, type=PathType, help="Search-space YAML file.")
+@db_option
+@by_option
+def init(campaign: str, space_file: Path, db: str | None, by: str | None) -> None:
+    """Create CAMPAIGN from a search-space YAML."""
+    sp = load_space(space_file)
+    store = Store(db)
+    c = Campaign.create(store, sp, name=campaign, created_by=_who(by))
+    console.print(f"Created campaign '{c.name}' in {store.safe_url}")
+    console.print(sp.describe())
+
+
+@click.command("import")
+@campaign_arg
+@click.argument("file", type=PathType)
+@db_option
+@by_option
+def import_(campaign: str, file: Path, db: str | None, by: str | None) -> None:
+    """Import researcher experiments from a CSV/Excel FILE (one row per measurement)."""
+    c = _open(campaign, db)
+    report = c.import_file(file, by=_who(by))
+    for notice in report.notices:
+        console.print(f"note: {notice}")
+    flagged = (f"; {report.flagged} flagged (off-grid, out of range or infeasible: stored, never proposed)"
+               if report.flagged else "")
+    console.print(f"Imported {report.experiments} experiments ({report.measurements} measurements) "
+                  f"into '{c.name}' from {report.source}{flagged}")
+
+
+@click.command("propose")
+@campaign_arg
+@click.option("--batch", "-q", default=5, show_default=True, type=click.IntRange(1, MAX_BATCH), help="Number of proposals.")
+@click.option("--acq", default="ei", show_default=True, type=click.Choice(ACQUISITIONS, case_sensitive=False), help="Acquisition function.")
+@click.option("--seed", type=int, default=None, help="Random seed (reproducible proposals).")
+@click.option("--out", type=PathType, default=None, help="Write the proposals (CSV/Excel) to fill in and 'record'.")
+@click.option("--beta", type=click.FloatRange(min=0), default=None, help="UCB weight (campaign default 2).")
+@click.option("--xi", type=click.FloatRange(min=0), default=None, help="EI/PI exploration margin in output standard deviations.")
+@click.option("--remeasure", is_flag=True, help="Allow proposing already-measured conditions.")
+@db_option
+@by_option
+def propose(campaign: str, batch: int, acq: str, seed: int | None, out: Path | None, beta: float | None,
+            xi: float | None, remeasure: bool, db: str | None, by: str | None) -> None:
+    """Propose the next batch of conditions for CAMPAIGN (a new round)."""
+    if out is not None:
+        _check_out(out, (".csv", ".xlsx"), "--out")
+    c = _open(campaign, db)
+    overrides = {k: v for k, v in {"beta": beta, "xi": xi}.items() if v is not None}
+    result = c.propose(batch, acq.lower(), seed=seed, remeasure=remeasure, by=_who(by), settings=overrides)
+    print_batch(c.space, result)
+    if out is not None:
+        write_table(c.proposals_frame(result.proposals), out)
+        console.print(f"Wrote {len(result.proposals)} proposals to {out}: fill in "
+                      f"'{c.space.objective.label}' (several rows per proposal_id for replicates), then "
+                      f"'datarial record {c.name} {out}'")
+
+
+@click.command("record")
+@campaign_arg
+@click.argument("file", type=PathType)
+@db_option
+@by_option
+def record(campaign: str, file: Path, db: str | None, by: str | None) -> None:
+    """Record measured proposals from FILE (the propose --out file with results filled in)."""
+    c = _open(campaign, db)
+    report = c.record_file(file, by=_who(by))
+    for notice in report.notices:
+        console.print(f"note: {notice}")
+    extra = f", {report.researcher_experiments} as researcher experiments" if report.researcher_experiments else ""
+    console.print(f"Recorded {report.experiments} experiments ({report.measurements} measurements{extra}) "
+                  f"into '{c.name}' from {report.source}")
+    if report.skipped_rows:
+        console.print(f"{len(report.skipped_rows)} rows without a result left pending "
+                      f"(rows {', '.join(map(str, report.skipped_rows))})")
+
+
+@click.command("status")
+@campaign_arg
+@db_option
+def status(campaign: str, db: str | None) -> None:
+    """Counts, best so far per round, pending proposals."""
+    print_status(_open(campaign, db).status())
+
+
+@click.command("export")
+@campaign_arg
+@click.argument("out", type=PathType)
+@db_option
+def export(campaign: str, out: Path, db: str | None) -> None:
+    """Export every measurement of CAMPAIGN to OUT (.csv or .xlsx); 'import' reads it back."""
+    _check_out(out, (".csv", ".xlsx"), "OUT")
+    c = _open(campaign, db)
+    frame = c.experiments_frame()
+    write_table(frame, out)
+    console.print(f"Wrote {len(frame)} measurements of '{c.name}' to {out}")
+
+
+@click.command("abandon")
+@campaign_arg
+@click.argument("proposal_ids", nargs=-1, required=True, type=int)
+@db_option
+def abandon(campaign: str, proposal_ids: tuple[int, ...], db: str | None) -> None:
+    """Mark pending proposals as abandoned (they will not be measured)."""
+    c = _open(campaign, db)
+    n = c.abandon(proposal_ids)
+    console.print(f"Abandoned {n} proposals of '{c.name}'")
+
+
+@click.command("list")
+@db_option
+def list_(db: str | None) -> None:
+    """List the campaigns in the database."""
+    store = Store(db)
+    infos = Campaign.list(store)
+    if not infos:
+        console.print(f"No campaigns in {store.safe_url}")
+        return
+    for i in infos:
+        console.print(f"{i.name}: {i.objective} ({i.goal}), {i.experiments} experiments, "
+                      f"{i.measurements} measurements, {i.pending} pending")
+
+
+@click.command("demo")
+@click.option("--db", default="datarial-demo.db", show_default=True, help="Database for the demo (recreated).")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(1, 20))
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--workdir", default=Path("demo-out"), show_default=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for the round files.")
+def demo(db: str, rounds: int, seed: int, workdir: Path) -> None:
+    """Run the MgB2 demo campaign on a synthetic Jc landscape (fresh SQLite file)."""
+    from datarial.demo import MGB2_SPACE, run_demo
+
+    result = run_demo(db, rounds=rounds, seed=seed, workdir=workdir, echo=console.print)
+    space = load_space(MGB2_SPACE)
+    console.print("\nBest condition per round (Jc at 4.2 K, 7 T in A/cm2):")
+    for r in result:
+        console.print(f"  round {r.round}: {fmt(r.best_mean)} A/cm2 at {conditions_text(space, r.best_conditions)}"
+                      f"   (best so far {fmt(r.best_so_far)} A/cm2)")
+    console.print(f"\nContinue with: datarial status mgb2-imd --db {db}")
+
+
+def register(app: click.Group) -> None:
+    for command in (init, import_, propose, record, status, export, abandon, list_, demo):
+        app.add_command(command)

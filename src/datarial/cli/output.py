@@ -1,0 +1,77 @@
+"""Rendering campaign results for the terminal (rich tables, units in headers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from datarial.campaign import CampaignStatus, ProposalBatch, ProposedExperiment
+from datarial.campaign.records import column_label
+from datarial.space import SearchSpace
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def conditions_text(space: SearchSpace, conditions: dict[str, Any]) -> str:
+    return ", ".join(f"{p.name}={fmt(conditions[p.name])}{(' ' + p.unit) if p.unit else ''}"
+                     for p in space.parameters)
+
+
+def proposals_table(space: SearchSpace, proposals: list[ProposedExperiment], title: str) -> Table:
+    obj = space.objective
+    t = Table(title=title, title_justify="left")
+    t.add_column("proposal_id", justify="right")
+    t.add_column("round", justify="right")
+    for p in space.parameters:
+        t.add_column(column_label(p.name, p.unit), justify="right")
+    std_unit = "decades" if obj.transform == "log" else obj.unit
+    t.add_column(f"predicted {column_label(obj.name, obj.unit)}", justify="right")
+    t.add_column(f"std [{std_unit}]" if std_unit else "std", justify="right")
+    t.add_column("acquisition", justify="right")
+    for pr in proposals:
+        t.add_row(str(pr.proposal_id), str(pr.round), *[fmt(pr.conditions[p.name]) for p in space.parameters],
+                  fmt(pr.predicted_mean), fmt(pr.predicted_std), fmt(pr.acquisition_value))
+    return t
+
+
+def print_batch(space: SearchSpace, batch: ProposalBatch) -> None:
+    how = "initial design: " + batch.method if batch.method != "model" else f"model, acquisition {batch.acquisition}"
+    console.print(proposals_table(space, batch.proposals,
+                                  f"Batch {batch.batch_id}, round {batch.round} ({how}, seed {batch.seed})"))
+
+
+def print_status(st: CampaignStatus) -> None:
+    space, obj = st.space, st.space.objective
+    console.print(f"[bold]{st.name}[/bold]: objective {obj.label} ({obj.goal})")
+    console.print(f"  experiments: {st.experiments} ({st.researcher_experiments} researcher, "
+                  f"{st.proposed_experiments} proposed; {st.flagged_experiments} flagged), "
+                  f"measurements: {st.measurements}, pending proposals: {len(st.pending)}")
+    if st.best is not None:
+        sd = f" ± {fmt(st.best.sd)}" if st.best.sd is not None else ""
+        console.print(f"  best: {fmt(st.best.mean)}{sd} {obj.unit} (n={st.best.n}) at "
+                      f"{conditions_text(space, st.best.conditions)} [experiment {st.best.experiment_id}, round {st.best.round}]")
+    t = Table(title="Rounds", title_justify="left")
+    t.add_column("round", justify="right")
+    t.add_column("experiments", justify="right")
+    t.add_column("measurements", justify="right")
+    t.add_column(f"best in round [{obj.unit}]" if obj.unit else "best in round", justify="right")
+    t.add_column(f"best so far [{obj.unit}]" if obj.unit else "best so far", justify="right")
+    t.add_column("best-so-far conditions")
+    for r in st.rounds:
+        t.add_row(str(r.round), str(r.experiments), str(r.measurements),
+                  fmt(r.best_in_round.mean) if r.best_in_round else "-",
+                  fmt(r.best_so_far.mean) if r.best_so_far else "-",
+                  conditions_text(space, r.best_so_far.conditions) if r.best_so_far else "-")
+    console.print(t)
+    if st.pending:
+        console.print(proposals_table(space, st.pending, "Pending proposals"))

@@ -1,0 +1,1 @@
+"""File formats: experiment tables (CSV/Excel)."""

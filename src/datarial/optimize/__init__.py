@@ -1,0 +1,20 @@
+"""Bayesian-optimization engine: GP surrogate, acquisitions, grid-aware batch proposals."""
+
+from datarial.optimize.acquisition import acquisition_map, build_acquisition
+from datarial.optimize.engine import MAX_BATCH, Observations, Proposal, propose
+from datarial.optimize.settings import ACQUISITIONS, ModelSettings
+from datarial.optimize.surrogate import Prediction, Surrogate, fit_surrogate
+
+__all__ = [
+    "ACQUISITIONS",
+    "MAX_BATCH",
+    "ModelSettings",
+    "Observations",
+    "Prediction",
+    "Proposal",
+    "Surrogate",
+    "acquisition_map",
+    "build_acquisition",
+    "fit_surrogate",
+    "propose",
+]

@@ -1,0 +1,137 @@
+"""SQLAlchemy 2 models of the shared experiment database.
+
+One schema serves SQLite (the embedded default) and PostgreSQL (a lab server).
+Conditions are stored as JSON objects ``{parameter: value}`` in the
+parameters' own units, plus a canonical ``condition_key`` text used to group
+replicates and to find already-measured conditions with an index.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class CampaignRow(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    space: Mapped[dict[str, Any]] = mapped_column(JSON)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+
+    experiments: Mapped[list[ExperimentRow]] = relationship(back_populates="campaign", cascade="all, delete-orphan")
+
+
+class BatchRow(Base):
+    """One call of the optimizer: q proposals made with one model and acquisition."""
+
+    __tablename__ = "proposal_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    acquisition: Mapped[str] = mapped_column(String(32))
+    batch_size: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    method: Mapped[str] = mapped_column(String(32))  # "model" or the initial design used
+    model_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+
+    proposals: Mapped[list[ProposalRow]] = relationship(back_populates="batch", order_by="ProposalRow.id")
+
+
+class ProposalRow(Base):
+    __tablename__ = "proposals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("proposal_batches.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    condition_key: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | measured | abandoned
+    acquisition_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    predicted_mean: Mapped[float | None] = mapped_column(Float, nullable=True)
+    predicted_std: Mapped[float | None] = mapped_column(Float, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    batch: Mapped[BatchRow] = relationship(back_populates="proposals")
+
+    __table_args__ = (Index("ix_proposals_campaign_status", "campaign_id", "status"),)
+
+
+class ExperimentRow(Base):
+    """One run of the process at given conditions (one sample); measured ≥ 1 times."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    condition_key: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # researcher | proposed
+    round: Mapped[int] = mapped_column(Integer)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("proposal_batches.id", ondelete="SET NULL"), nullable=True)
+    proposal_id: Mapped[int | None] = mapped_column(ForeignKey("proposals.id", ondelete="SET NULL"), nullable=True)
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    campaign: Mapped[CampaignRow] = relationship(back_populates="experiments")
+    measurements: Mapped[list[MeasurementRow]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", order_by="MeasurementRow.id"
+    )
+
+    __table_args__ = (Index("ix_experiments_campaign_key", "campaign_id", "condition_key"),)
+
+
+class MeasurementRow(Base):
+    """One replicate measurement of the objective on one experiment."""
+
+    __tablename__ = "measurements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(64), default="")
+    measured_by: Mapped[str] = mapped_column(String(200), default="")
+    measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    raw_file: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    experiment: Mapped[ExperimentRow] = relationship(back_populates="measurements")
+
+
+__all__ = [
+    "Base",
+    "BatchRow",
+    "CampaignRow",
+    "ExperimentRow",
+    "MeasurementRow",
+    "ProposalRow",
+    "utcnow",
+]
