@@ -284,7 +284,7 @@ class _LinearParser:
             return self.factor()
         if val == "(":
             out = self.expr()
-            if self.take()[1] != ")":
+            if self.peek() is None or self.take()[1] != ")":
                 raise self.error("missing ')'")
             return out
         raise self.error(f"unexpected '{val}'")

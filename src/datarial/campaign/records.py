@@ -201,19 +201,11 @@ def _condition_value(space: SearchSpace, name: str, text: str, where: str) -> An
         raise DataFileError(f"{where}: missing value")
     if p.kind == "categorical":
         try:
-            return p.coerce(text if not _looks_numeric(text) else float(text))
+            return p.coerce(text)
         except SpaceError as exc:
             raise DataFileError(f"{where}: {exc.message.split(': ', 1)[1]}") from None
     value = _number(text, where)
     return p.coerce(value)
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def condition_key(space: SearchSpace, conditions: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -11,7 +12,7 @@ from datarial.campaign import CampaignStatus, ProposalBatch, ProposedExperiment
 from datarial.campaign.records import column_label
 from datarial.space import SearchSpace
 
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
 def fmt(value: Any, digits: int = 4) -> str:

@@ -30,7 +30,7 @@ from datarial.optimize.settings import ModelSettings
 from datarial.space import Objective, SearchSpace
 
 DTYPE = torch.float64
-_NOISELESS_VAR = 1e-6  # relative to the output variance: "no noise" that stays well conditioned
+_NOISELESS_VAR = 1e-5  # relative to the output variance: "no noise" kept above GPyTorch's 1e-6 floor
 
 
 def to_model_space(values: np.ndarray, objective: Objective) -> np.ndarray:
