@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,10 @@ from datarial.errors import StoreError
 DEFAULT_DB = "datarial.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+_PG_MIGRATION_LOCK = 7_342_001  # advisory-lock key: one migrating process at a time
+
+# Alembic's ``context`` is module-global, so migrations in one process must not overlap.
+_migrate_lock = threading.Lock()
 
 
 def resolve_url(db: str | None = None) -> str:
@@ -37,6 +43,17 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercise
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+@functools.cache
+def _head_revision_of(script_location: str) -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(script_location).get_current_head()
+
+
+def _head_revision(cfg) -> str | None:
+    return _head_revision_of(cfg.get_main_option("script_location"))
 
 
 class Store:
@@ -96,13 +113,20 @@ class Store:
         """Upgrade the schema to the newest revision (creates it on an empty database)."""
         from alembic import command
         from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
 
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         try:
-            with self.engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+            with self.engine.connect() as conn:
+                if MigrationContext.configure(conn).get_current_revision() == _head_revision(cfg):
+                    return
+            with _migrate_lock:
+                with self.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
         except OperationalError as exc:
             raise StoreError(f"cannot open database {self.safe_url}: {exc.orig}") from None
         except SQLAlchemyError as exc:
