@@ -107,6 +107,16 @@ def test_deviating_conditions_are_stored_and_flagged(store, mgb2_space, tmp_path
     assert flagged.flags == ["off-grid:T_max", "deviates-from-proposal"]
 
 
+def test_unseeded_batch_stores_the_seed_it_used(store, mgb2_space, tmp_path):
+    c = Campaign.create(store, mgb2_space)
+    c.import_file(write(tmp_path / "d.csv", DATA))
+    first = c.propose(3)
+    assert first.seed is not None
+    c.abandon([p.proposal_id for p in first.proposals])
+    again = c.propose(3, seed=first.seed)
+    assert [p.conditions for p in again.proposals] == [p.conditions for p in first.proposals]
+
+
 def test_abandon(store, mgb2_space, tmp_path):
     c = Campaign.create(store, mgb2_space)
     c.import_file(write(tmp_path / "d.csv", DATA))

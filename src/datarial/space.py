@@ -432,6 +432,16 @@ class SearchSpace:
                 out[:, j] = (np.asarray(col, dtype=float) - p.low) / (p.high - p.low)
         return out
 
+    def all_indices(self) -> np.ndarray:
+        """Every grid point of the box as indices (n, d); only for small grids."""
+        grid = np.stack(np.meshgrid(*[np.arange(k) for k in self.n_levels], indexing="ij"), -1)
+        return grid.reshape(-1, self.dim).astype(np.int64)
+
+    @staticmethod
+    def index_keys(idx: np.ndarray) -> list[bytes]:
+        """Hashable keys of grid-index rows (for set membership: measured, pending, picked)."""
+        return [r.tobytes() for r in np.ascontiguousarray(np.atleast_2d(idx), dtype=np.int64)]
+
     def unit_from_indices(self, idx: np.ndarray) -> np.ndarray:
         """Model encoding (n, d) of grid indices, without building value columns."""
         idx = np.atleast_2d(idx)

@@ -9,6 +9,7 @@ REST API and UI all call these methods.
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,10 +32,24 @@ from datarial.campaign.records import (
 )
 from datarial.errors import ConflictError, DataFileError, DatarialError, NotFoundError
 from datarial.io.tables import read_table, write_table
-from datarial.optimize import ModelSettings, Observations, Prediction, Surrogate, fit_surrogate, propose
+from datarial.optimize import (
+    ModelSettings,
+    Observations,
+    Prediction,
+    Surrogate,
+    fit_surrogate,
+    propose,
+)
 from datarial.space import SearchSpace
 from datarial.store import Store
-from datarial.store.models import BatchRow, CampaignRow, ExperimentRow, MeasurementRow, ProposalRow, utcnow
+from datarial.store.models import (
+    BatchRow,
+    CampaignRow,
+    ExperimentRow,
+    MeasurementRow,
+    ProposalRow,
+    utcnow,
+)
 
 
 def _aware(t: datetime | None) -> datetime | None:
@@ -301,6 +316,9 @@ class Campaign:
         proposing, so two people asking at once get two different batches.
         """
         run_settings = self.settings.replace(**dict(settings or {}))
+        if seed is None:
+            # Draw one and store it, so that every batch can be reproduced later.
+            seed = secrets.randbelow(2**31 - 1)
         with self.store.session() as s:
             s.scalar(select(CampaignRow).where(CampaignRow.id == self.id).with_for_update())
             obs = self._observations(s)

@@ -61,7 +61,7 @@ def on_grid_indices(space: SearchSpace, columns: Mapping[str, Sequence[Any]]) ->
         return np.empty((0, space.dim), dtype=np.int64)
     idx = space.indices_from_values(columns)
     ok = np.ones(n, dtype=bool)
-    for j, p in enumerate(space.parameters):
+    for p in space.parameters:
         if p.is_numeric:
             vals = np.asarray(columns[p.name], dtype=float)
             ok &= np.array([p.is_on_grid(v) for v in vals])

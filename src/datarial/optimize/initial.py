@@ -47,21 +47,17 @@ def corner_indices(space: SearchSpace) -> np.ndarray:
     return np.array(rows, dtype=np.int64)
 
 
-def _keys(idx: np.ndarray) -> list[bytes]:
-    return [r.tobytes() for r in np.ascontiguousarray(idx, dtype=np.int64)]
-
-
 def initial_design(space: SearchSpace, n: int, method: str = "sobol", seed: int | None = 0,
                    exclude: np.ndarray | None = None) -> np.ndarray:
     """``n`` distinct feasible grid points (n, d) not in ``exclude``."""
-    taken = set(_keys(exclude)) if exclude is not None and len(exclude) else set()
+    taken = set(space.index_keys(exclude)) if exclude is not None and len(exclude) else set()
     chosen: list[np.ndarray] = []
 
     def take(candidates: np.ndarray) -> None:
         if not len(candidates):
             return
         ok = space.feasible_indices(candidates)
-        for row, key, feasible in zip(candidates, _keys(candidates), ok, strict=True):
+        for row, key, feasible in zip(candidates, space.index_keys(candidates), ok, strict=True):
             if len(chosen) >= n:
                 return
             if feasible and key not in taken:
@@ -77,8 +73,7 @@ def initial_design(space: SearchSpace, n: int, method: str = "sobol", seed: int 
         take(sobol_indices(space, max(4 * n, 64) * 2**attempt, seed=rng_seed + attempt))
     if len(chosen) < n and space.grid_size <= 1e6:
         # Small or tightly constrained grids: fall back to a seeded shuffle of every point.
-        grid = np.stack(np.meshgrid(*[np.arange(k) for k in space.n_levels], indexing="ij"), -1)
-        grid = grid.reshape(-1, space.dim)
+        grid = space.all_indices()
         take(grid[np.random.default_rng(rng_seed).permutation(len(grid))])
     if len(chosen) < n:
         raise ProposalError(

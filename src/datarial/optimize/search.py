@@ -38,15 +38,6 @@ class BatchPick:
     acquisition_values: np.ndarray
 
 
-def _keys(idx: np.ndarray) -> list[bytes]:
-    return [r.tobytes() for r in np.ascontiguousarray(idx, dtype=np.int64)]
-
-
-def _full_grid(space: SearchSpace) -> np.ndarray:
-    grid = np.stack(np.meshgrid(*[np.arange(k) for k in space.n_levels], indexing="ij"), -1)
-    return grid.reshape(-1, space.dim).astype(np.int64)
-
-
 def _neighbour_moves(space: SearchSpace) -> np.ndarray:
     """Index offsets (m, d) of the coordinate search: ±2^k steps, every other category."""
     moves = []
@@ -85,7 +76,7 @@ class _Scorer:
 
     def valid(self, idx: np.ndarray) -> np.ndarray:
         ok = self.space.feasible_indices(idx)
-        keys = _keys(idx)
+        keys = self.space.index_keys(idx)
         ok &= np.fromiter((k not in self.taken for k in keys), dtype=bool, count=len(keys))
         return ok
 
@@ -131,7 +122,7 @@ def candidate_pool(space: SearchSpace, settings: ModelSettings, seed: int | None
     Returns the pool and whether it is the exhaustive grid.
     """
     if space.grid_size <= settings.max_enumerate:
-        return _full_grid(space), True
+        return space.all_indices(), True
     pool = sobol_indices(space, settings.raw_candidates, seed=seed)
     if anchors is not None and len(anchors):
         pool = np.vstack([pool, anchors, _apply_moves(space, anchors, _neighbour_moves(space))])
@@ -147,7 +138,7 @@ def pick_batch(space: SearchSpace, surrogate: Surrogate, q: int, acquisition: st
     pending: grid indices of proposed-but-unmeasured experiments; the model
         accounts for them as fantasised observations.
     """
-    taken = set(_keys(exclude)) if exclude is not None and len(exclude) else set()
+    taken = set(space.index_keys(exclude)) if exclude is not None and len(exclude) else set()
     pending_unit = space.unit_from_indices(pending) if pending is not None and len(pending) else np.empty((0, space.dim))
     # Anchor the pool at the best measured conditions (model space means).
     order = np.argsort(-surrogate.y_condition_means)[: max(settings.local_search_starts, 4)]

@@ -7,8 +7,9 @@ from datarial.store.models import Base
 config = context.config
 connection = config.attributes.get("connection")
 if connection is None:  # pragma: no cover - alembic CLI use
-    from datarial.store.db import resolve_url
     from sqlalchemy import create_engine
+
+    from datarial.store.db import resolve_url
 
     connection = create_engine(resolve_url(config.get_main_option("sqlalchemy.url"))).connect()
 
