@@ -244,3 +244,13 @@ def test_predictions_and_acquisition_on_arbitrary_points(mgb2_space):
     for acq in ("ei", "ucb", "pi", "qlognei"):
         vals = acquisition_map(s, grid, acq)
         assert vals.shape == (50,) and np.all(np.isfinite(vals))
+
+
+def test_lengthscales_show_which_parameter_matters(mgb2_space):
+    # Jc varies with T_max only: t_hold gets the longer lengthscale.
+    x = np.random.default_rng(1).random((30, 2))
+    cols = {"T_max": 550 + 350 * x[:, 0], "t_hold": 3000 * x[:, 1], "MgB2_frac": [0] * 30}
+    s = fit_surrogate(mgb2_space, mgb2_space.to_unit(cols), np.sin(8 * x[:, 0]))
+    ls = s.lengthscales()
+    assert set(ls) == {"T_max", "t_hold"}
+    assert ls["t_hold"] > 3 * ls["T_max"]

@@ -38,13 +38,6 @@ from datarial.errors import DatarialError
 from datarial.optimize.settings import ACQUISITIONS, ModelSettings
 from datarial.optimize.surrogate import Surrogate
 
-ACQUISITION_LABELS = {
-    "ei": "log expected improvement",
-    "ucb": "upper confidence bound",
-    "pi": "log probability of improvement",
-    "qlognei": "log noisy expected improvement",
-}
-
 
 def check_acquisition(name: str) -> str:
     """The acquisition name in canonical form; refuses unknown names."""
