@@ -11,6 +11,7 @@ import sys
 import click
 
 from datarial.cli import campaign as campaign_commands
+from datarial.cli import magnet as magnet_commands
 from datarial.errors import DatarialError
 
 
@@ -21,6 +22,7 @@ def app() -> None:
 
 
 campaign_commands.register(app)
+magnet_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,8 @@ from datarial.campaign import CampaignStatus, ProposalBatch, ProposedExperiment
 from datarial.campaign.records import column_label
 from datarial.space import SearchSpace
 
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+# markup off: file names, units such as [A/cm2] and campaign names are printed as written.
+console = Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 200)
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -53,7 +54,7 @@ def print_batch(space: SearchSpace, batch: ProposalBatch) -> None:
 
 def print_status(st: CampaignStatus) -> None:
     space, obj = st.space, st.space.objective
-    console.print(f"[bold]{st.name}[/bold]: objective {obj.label} ({obj.goal})")
+    console.print(f"{st.name}: objective {obj.label} ({obj.goal})", style="bold")
     console.print(f"  experiments: {st.experiments} ({st.researcher_experiments} researcher, "
                   f"{st.proposed_experiments} proposed; {st.flagged_experiments} flagged), "
                   f"measurements: {st.measurements}, pending proposals: {len(st.pending)}")

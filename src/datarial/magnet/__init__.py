@@ -1,0 +1,1 @@
+"""Superconductor measurements: Jc from magnetization loops, Tc, flux creep, trapped field."""

@@ -1,0 +1,1 @@
+"""Figure builders: matplotlib for files (PNG/SVG), plotly for the app."""
