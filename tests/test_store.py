@@ -17,10 +17,39 @@ from .conftest import write
 DATA = "T_max,t_hold,MgB2_frac,Jc_4p2K_7T\n550,0,0,1000\n550,3000,0,2000\n900,0,0,1500\n900,3000,0,4000\n730,1500,0,8000\n"
 
 
-def test_migrations_create_the_schema(store):
-    assert {"campaigns", "experiments", "measurements", "proposal_batches", "proposals", "alembic_version"} <= set(store.tables())
+def test_migrations_create_exactly_the_models_schema(store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from datarial.store.models import Base
+
+    assert {"campaigns", "experiments", "measurements", "proposal_batches", "proposals", "attachments",
+            "blobs", "alembic_version"} <= set(store.tables())
     with store.engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0001"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0002"
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+def test_older_database_is_upgraded_with_its_data(db_url, mgb2_space, tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from datarial.store.db import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(text("insert into campaigns (name, space, settings, created_at, created_by) "
+                          "values ('old', :space, '{}', CURRENT_TIMESTAMP, 'x')"),
+                     {"space": __import__("json").dumps(mgb2_space.to_dict())})
+    engine.dispose()
+    store = Store(db_url)
+    assert "attachments" in store.tables()
+    assert Campaign.open(store, "old").space == mgb2_space
 
 
 def test_reopening_keeps_data_and_migrates_idempotently(db_url, mgb2_space, tmp_path):

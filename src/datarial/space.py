@@ -34,7 +34,8 @@ import numpy as np
 import yaml
 
 from datarial.constraints import LinearConstraint, parse_constraint
-from datarial.errors import ConstraintError, SpaceError
+from datarial.errors import ConstraintError, DatarialError, SpaceError
+from datarial.magnet.derived import DerivedObjective
 
 FINE_GRID_POINTS = 10_001
 """Resolution of the virtual grid of a continuous parameter without a step."""
@@ -202,6 +203,7 @@ class Objective:
     unit: str = ""
     goal: Goal = "maximize"
     transform: Literal["none", "log"] = "none"
+    derived: DerivedObjective | None = None  # computed from attached raw files
 
     @property
     def label(self) -> str:
@@ -213,6 +215,8 @@ class Objective:
             d["unit"] = self.unit
         if self.transform != "none":
             d["transform"] = self.transform
+        if self.derived is not None:
+            d["derived"] = self.derived.to_dict()
         return d
 
 
@@ -476,7 +480,7 @@ def _build_space(data: Any, source: str) -> SearchSpace:
     if isinstance(obj_raw, str):
         obj_raw = {"name": obj_raw}
     obj_raw = _mapping(obj_raw, f"{source}: objective")
-    _check_keys(obj_raw, {"name", "unit", "goal", "transform"}, f"{source}: objective")
+    _check_keys(obj_raw, {"name", "unit", "goal", "transform", "derived"}, f"{source}: objective")
     obj_name = obj_raw.get("name")
     if not isinstance(obj_name, str) or not _NAME_RE.match(obj_name):
         raise SpaceError(f"{source}: objective.name: {obj_name!r} is not a valid name")
@@ -489,7 +493,14 @@ def _build_space(data: Any, source: str) -> SearchSpace:
         transform = "log"
     if transform not in ("none", "log"):
         raise SpaceError(f"{source}: objective.transform: {obj_raw.get('transform')!r} is not 'none' or 'log'")
-    objective = Objective(name=obj_name, unit=str(obj_raw.get("unit", "") or ""), goal=goal, transform=transform)
+    unit = str(obj_raw.get("unit", "") or "")
+    derived = None
+    if obj_raw.get("derived") is not None:
+        try:
+            derived = DerivedObjective.from_dict(obj_raw["derived"], unit, "objective.derived")
+        except DatarialError as exc:
+            raise SpaceError(f"{source}: {exc.message}") from None
+    objective = Objective(name=obj_name, unit=unit, goal=goal, transform=transform, derived=derived)
 
     raw_params = data.get("parameters")
     if not isinstance(raw_params, list) or not raw_params:

@@ -1,6 +1,7 @@
 """Campaigns: the shared experiment record of both loops, proposals and history."""
 
 from datarial.campaign.campaign import (
+    AttachReport,
     Campaign,
     CampaignInfo,
     CampaignStatus,
@@ -14,6 +15,7 @@ from datarial.campaign.campaign import (
 from datarial.campaign.records import ExperimentRecord, MeasurementRecord
 
 __all__ = [
+    "AttachReport",
     "Campaign",
     "CampaignInfo",
     "CampaignStatus",

@@ -9,6 +9,7 @@ REST API and UI all call these methods.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -43,13 +44,17 @@ from datarial.optimize import (
 from datarial.space import SearchSpace
 from datarial.store import Store
 from datarial.store.models import (
+    AttachmentRow,
     BatchRow,
+    BlobRow,
     CampaignRow,
     ExperimentRow,
     MeasurementRow,
     ProposalRow,
     utcnow,
 )
+
+MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024
 
 
 def _aware(t: datetime | None) -> datetime | None:
@@ -117,6 +122,20 @@ class RecordReport:
     researcher_experiments: int
     skipped_rows: list[int]
     notices: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AttachReport:
+    """A file attached to an experiment and, for a derived objective, the value computed from it."""
+
+    attachment_id: int
+    experiment_id: int
+    sha256: str
+    filename: str
+    kind: str
+    stored_new_content: bool
+    value: float | None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -261,7 +280,7 @@ class Campaign:
                 raise DatarialError(f"conditions lack parameter '{missing[0]}'")
             rec.conditions = {p.name: p.coerce(rec.conditions[p.name]) for p in self.space.parameters}
             rec.flags = self.space.check_point(rec.conditions)
-            if not rec.measurements:
+            if not rec.measurements and self.space.objective.derived is None:
                 raise DatarialError("an experiment needs at least one measurement")
         with self.store.session() as s:
             default_round = round or self._current_round(s)
@@ -429,6 +448,92 @@ class Campaign:
         return RecordReport(source, n_prop + n_res, sum(len(e.measurements) for e in parsed.experiments),
                             n_res, parsed.skipped_rows, notices)
 
+    # -- raw files and derived objectives ---------------------------------------------------
+    def attach(self, experiment_id: int, path: str | Path, *, data: bytes | None = None, name: str | None = None,
+               kind: str | None = None, properties: Mapping[str, Any] | None = None, by: str = "") -> AttachReport:
+        """Attach a raw file to an experiment (content-addressed: identical bytes are stored once).
+
+        With a derived objective the file is analysed with ``properties`` (e.g.
+        ``{"size": "0.5x1.2x2.8mm"}``) and its value stored as one replicate
+        measurement of the experiment.  Attaching the same file again with other
+        properties recomputes that value.  Everything in one transaction.
+        """
+        path = Path(path)
+        filename = name or path.name
+        if data is None:
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                raise DataFileError(f"{path}: file not found") from None
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            raise DataFileError(f"{filename}: {len(data) / 1e6:.0f} MB is over the {MAX_ATTACHMENT_BYTES / 1e6:.0f} MB limit")
+        derived = self.space.objective.derived
+        kind = kind or (derived.kind if derived is not None else "file")
+        props = {k: v for k, v in dict(properties or {}).items() if v is not None}
+        digest = hashlib.sha256(data).hexdigest()
+        with self.store.session() as s:
+            exp = s.get(ExperimentRow, experiment_id)
+            if exp is None or exp.campaign_id != self.id:
+                raise NotFoundError(f"experiment {experiment_id} is not part of campaign '{self.name}'")
+            new_blob = s.get(BlobRow, digest) is None
+            if new_blob:
+                s.add(BlobRow(sha256=digest, size=len(data), data=data))
+            att = s.scalar(select(AttachmentRow).where(AttachmentRow.experiment_id == experiment_id,
+                                                       AttachmentRow.sha256 == digest))
+            if att is None:
+                att = AttachmentRow(experiment_id=experiment_id, sha256=digest, filename=filename, kind=kind,
+                                    properties=props, created_by=by)
+                s.add(att)
+            else:  # the same file again: new properties (e.g. corrected dimensions) replace the old
+                att.properties = {**att.properties, **props}
+                att.kind = kind
+            s.flush()
+            value, warnings = None, []
+            if derived is not None and kind == derived.kind:
+                value, warnings = self._derive(s, att, data, by)
+            return AttachReport(att.id, experiment_id, digest, filename, kind, new_blob, value, warnings)
+
+    def _derive(self, s: Session, att: AttachmentRow, data: bytes, by: str) -> tuple[float, list[str]]:
+        """Compute the derived objective from one attachment and store it as its measurement."""
+        from datarial.io.qd_dat import read_measurement
+
+        derived = self.space.objective.derived
+        derived.check_properties(att.properties)
+        parsed = read_measurement(Path(att.filename), data=data, name=att.filename)
+        value = derived.compute(parsed, att.properties)
+        old = s.scalar(select(MeasurementRow).where(MeasurementRow.attachment_id == att.id))
+        note = f"derived: {derived.describe()}" + (f"; sample {att.properties['size']}" if att.properties.get("size") else "")
+        if old is None:
+            s.add(MeasurementRow(experiment_id=att.experiment_id, value=value, unit=self.space.objective.unit,
+                                 measured_by=by or att.created_by, raw_file=f"sha256:{att.sha256} {att.filename}",
+                                 note=note, attachment_id=att.id))
+        else:
+            old.value, old.note = value, note
+        return value, list(parsed.warnings)
+
+    def recompute_derived(self) -> int:
+        """Recompute every derived measurement from the stored raw files (after a definition change)."""
+        derived = self.space.objective.derived
+        if derived is None:
+            raise DatarialError(f"campaign '{self.name}' has no derived objective")
+        n = 0
+        with self.store.session() as s:
+            atts = s.scalars(select(AttachmentRow).join(ExperimentRow)
+                             .where(ExperimentRow.campaign_id == self.id, AttachmentRow.kind == derived.kind)
+                             .order_by(AttachmentRow.id)).all()
+            for att in atts:
+                self._derive(s, att, s.get(BlobRow, att.sha256).data, att.created_by)
+                n += 1
+        return n
+
+    def raw_file(self, sha256: str) -> bytes:
+        """The stored bytes of an attached file."""
+        with self.store.session() as s:
+            blob = s.get(BlobRow, sha256)
+            if blob is None:
+                raise NotFoundError(f"no stored file with SHA-256 {sha256}")
+            return blob.data
+
     # -- reading back -------------------------------------------------------------------
     def _experiment_rows(self, s: Session) -> list[ExperimentRow]:
         return list(s.scalars(
@@ -450,20 +555,25 @@ class Campaign:
         records = []
         with self.store.session() as s:
             for e in self._experiment_rows(s):
-                for k, m in enumerate(e.measurements, start=1):
+                # An experiment awaiting its derived value is exported as one row with an empty result.
+                for k, m in enumerate(e.measurements or [None], start=1):
                     row: dict[str, Any] = {
                         "experiment_id": e.id, "source": e.source, "round": e.round,
                         "batch_id": e.batch_id, "proposal_id": e.proposal_id,
                     }
                     for p, label in zip(self.space.parameters, par_cols, strict=True):
                         row[label] = e.conditions[p.name]
-                    row[self.space.objective.label] = m.value
-                    row.update(replicate=k, measured_by=m.measured_by,
-                               measured_at=_aware(m.measured_at).isoformat(), note=m.note,
-                               raw_file=m.raw_file, created_by=e.created_by, flags=";".join(e.flags))
+                    if m is None:
+                        row.update({self.space.objective.label: None, "replicate": None, "measured_by": "",
+                                    "measured_at": "", "note": e.note, "raw_file": ""})
+                    else:
+                        row.update({self.space.objective.label: m.value, "replicate": k,
+                                    "measured_by": m.measured_by, "measured_at": _aware(m.measured_at).isoformat(),
+                                    "note": m.note, "raw_file": m.raw_file})
+                    row.update(created_by=e.created_by, flags=";".join(e.flags))
                     records.append(row)
         frame = pd.DataFrame.from_records(records, columns=cols)
-        for c in ("batch_id", "proposal_id"):
+        for c in ("batch_id", "proposal_id", "replicate"):
             frame[c] = frame[c].astype("Int64")
         return frame
 
@@ -486,6 +596,8 @@ class Campaign:
             in_round = by_round.get(r, [])
             best_here = None
             for e in in_round:
+                if e.n == 0:
+                    continue
                 if best_here is None or better(e.mean, best_here.mean):
                     best_here = e
             if best_here is not None and (best is None or better(best_here.mean, best.mean)):
@@ -525,9 +637,11 @@ def _better(goal: str):
 
 
 def _summary(e: ExperimentRow) -> ExperimentSummary:
+    """Replicate statistics; an experiment still awaiting data has n = 0 and mean NaN."""
     vals = np.array([m.value for m in e.measurements], dtype=float)
     sd = float(vals.std(ddof=1)) if len(vals) > 1 else None
-    return ExperimentSummary(e.id, e.round, e.source, dict(e.conditions), len(vals), float(vals.mean()), sd, list(e.flags))
+    mean = float(vals.mean()) if len(vals) else float("nan")
+    return ExperimentSummary(e.id, e.round, e.source, dict(e.conditions), len(vals), mean, sd, list(e.flags))
 
 
 def _proposed(p: ProposalRow, batch: BatchRow) -> ProposedExperiment:

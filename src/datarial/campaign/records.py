@@ -237,6 +237,8 @@ def parse_table(space: SearchSpace, table: RawTable, *, mode: Literal["import", 
             f"'propose --out'; researcher data go through 'import'"
         )
     hidx = {h: j for j, h in enumerate(table.header)}
+    # A derived objective comes from files attached later: a row may create the experiment only.
+    awaiting_files = space.objective.derived is not None
     groups: dict[tuple, ExperimentRecord] = {}
     skipped: list[int] = []
     for i, row in enumerate(table.rows):
@@ -245,11 +247,11 @@ def parse_table(space: SearchSpace, table: RawTable, *, mode: Literal["import", 
 
         rowno = table.row_numbers[i]
         obj_text = cell(cols.objective)
-        if mode == "record" and obj_text == "":
+        if mode == "record" and obj_text == "" and not awaiting_files:
             skipped.append(rowno)
             continue
-        value = _number(obj_text, table.where(i, cols.objective), "a number")
-        if space.objective.transform == "log" and value <= 0:
+        value = None if (obj_text == "" and awaiting_files) else _number(obj_text, table.where(i, cols.objective), "a number")
+        if value is not None and space.objective.transform == "log" and value <= 0:
             raise DataFileError(
                 f"{table.where(i, cols.objective)}: {value:g} is not positive, but the objective "
                 f"uses a log transform"
@@ -267,7 +269,7 @@ def parse_table(space: SearchSpace, table: RawTable, *, mode: Literal["import", 
         if proposal_id is not None and "source" in meta and source != "proposed" and mode == "record":
             raise DataFileError(f"{table.where(i, cols.meta['source'])}: a row with a proposal_id has source 'proposed'")
         when = parse_time(meta["measured_at"], table.where(i, cols.meta["measured_at"])) if meta.get("measured_at") else None
-        measurement = MeasurementRecord(
+        measurement = None if value is None else MeasurementRecord(
             value=value, measured_by=meta.get("measured_by", "") or default_by, measured_at=when,
             note=meta.get("note", ""), raw_file=meta.get("raw_file", ""), row=rowno,
         )
@@ -281,7 +283,7 @@ def parse_table(space: SearchSpace, table: RawTable, *, mode: Literal["import", 
         if exp is None:
             exp = groups[key] = ExperimentRecord(
                 conditions=conditions, source=source, round=rnd, proposal_id=proposal_id,
-                created_by=meta.get("created_by", "") or measurement.measured_by,
+                created_by=meta.get("created_by", "") or meta.get("measured_by", "") or default_by,
                 flags=space.check_point(conditions),
             )
         elif condition_key(space, exp.conditions) != condition_key(space, conditions):
@@ -289,7 +291,8 @@ def parse_table(space: SearchSpace, table: RawTable, *, mode: Literal["import", 
                 f"{table.where(i)}: conditions differ from row {exp.rows[0]} of the same "
                 f"{'experiment_id' if key[0] == 'id' else 'proposal_id'} {key[1]}"
             )
-        exp.measurements.append(measurement)
+        if measurement is not None:
+            exp.measurements.append(measurement)
         exp.rows.append(rowno)
     if not groups and mode == "import":
         raise DataFileError(f"{table.source}: no data rows below the header")

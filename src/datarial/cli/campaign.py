@@ -153,6 +153,40 @@ def abandon(campaign: str, proposal_ids: tuple[int, ...], db: str | None) -> Non
     console.print(f"Abandoned {n} proposals of '{c.name}'")
 
 
+@click.command("attach")
+@campaign_arg
+@click.argument("experiment_id", type=int)
+@click.argument("file", type=PathType)
+@click.option("--size", default=None, help="Sample size for Jc, a x b x c with the field along c (e.g. 0.5x1.2x2.8mm).")
+@click.option("--geometry", type=click.Choice(["rectangular", "square", "cylinder"]), default=None)
+@click.option("--kind", default=None, help="What the file is (mh-loop, mt, image, ...); default from the objective.")
+@db_option
+@by_option
+def attach(campaign: str, experiment_id: int, file: Path, size: str | None, geometry: str | None, kind: str | None,
+           db: str | None, by: str | None) -> None:
+    """Attach a raw FILE to an experiment; a derived objective is computed from it."""
+    c = _open(campaign, db)
+    rep = c.attach(experiment_id, file, kind=kind, properties={"size": size, "geometry": geometry}, by=_who(by))
+    for w in rep.warnings:
+        console.print(f"warning: {w}")
+    stored = "stored" if rep.stored_new_content else "already stored"
+    console.print(f"Attached {rep.filename} ({rep.kind}, sha256 {rep.sha256[:12]}, {stored}) to experiment "
+                  f"{rep.experiment_id} as attachment {rep.attachment_id}")
+    if rep.value is not None:
+        obj = c.space.objective
+        console.print(f"  {obj.name} = {fmt(rep.value)} {obj.unit} ({obj.derived.describe()})")
+
+
+@click.command("derive")
+@campaign_arg
+@db_option
+def derive(campaign: str, db: str | None) -> None:
+    """Recompute every derived objective value from the stored raw files."""
+    c = _open(campaign, db)
+    n = c.recompute_derived()
+    console.print(f"Recomputed {n} derived measurements of '{c.name}'")
+
+
 @click.command("list")
 @db_option
 def list_(db: str | None) -> None:
@@ -187,5 +221,5 @@ def demo(db: str, rounds: int, seed: int, workdir: Path) -> None:
 
 
 def register(app: click.Group) -> None:
-    for command in (init, import_, propose, record, status, export, abandon, list_, demo):
+    for command in (init, import_, propose, record, status, export, abandon, attach, derive, list_, demo):
         app.add_command(command)
