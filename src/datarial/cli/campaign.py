@@ -9,8 +9,14 @@ from pathlib import Path
 import click
 
 from datarial.campaign import Campaign
-from datarial.cli.output import conditions_text, console, fmt, print_batch, print_status
-from datarial.errors import DatarialError
+from datarial.cli.output import (
+    check_output_path,
+    conditions_text,
+    console,
+    fmt,
+    print_batch,
+    print_status,
+)
 from datarial.io.tables import write_table
 from datarial.optimize import ACQUISITIONS, MAX_BATCH
 from datarial.space import load_space
@@ -35,13 +41,6 @@ def _who(by: str | None) -> str:
 
 def _open(name: str, db: str | None) -> Campaign:
     return Campaign.open(Store(db), name)
-
-
-def _check_out(out: Path, suffixes: tuple[str, ...], option: str) -> None:
-    if out.suffix.lower() not in suffixes:
-        raise DatarialError(f"{option}: {out} should end in {' or '.join(suffixes)}")
-    if not out.parent.exists():
-        raise DatarialError(f"{option}: folder {out.parent} does not exist")
 
 
 @click.command("init")
@@ -90,7 +89,7 @@ def propose(campaign: str, batch: int, acq: str, seed: int | None, out: Path | N
             xi: float | None, remeasure: bool, db: str | None, by: str | None) -> None:
     """Propose the next batch of conditions for CAMPAIGN (a new round)."""
     if out is not None:
-        _check_out(out, (".csv", ".xlsx"), "--out")
+        check_output_path(out, (".csv", ".xlsx"), "--out")
     c = _open(campaign, db)
     overrides = {k: v for k, v in {"beta": beta, "xi": xi}.items() if v is not None}
     result = c.propose(batch, acq.lower(), seed=seed, remeasure=remeasure, by=_who(by), settings=overrides)
@@ -135,7 +134,7 @@ def status(campaign: str, db: str | None) -> None:
 @db_option
 def export(campaign: str, out: Path, db: str | None) -> None:
     """Export every measurement of CAMPAIGN to OUT (.csv or .xlsx); 'import' reads it back."""
-    _check_out(out, (".csv", ".xlsx"), "OUT")
+    check_output_path(out, (".csv", ".xlsx"), "OUT")
     c = _open(campaign, db)
     frame = c.experiments_frame()
     write_table(frame, out)

@@ -8,7 +8,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from datarial.cli.output import console
+from datarial.cli.output import check_output_path, console
 from datarial.errors import DataFileError, DatarialError
 from datarial.io.qd_dat import MagnetometerData, read_measurement
 from datarial.io.tables import write_table
@@ -40,15 +40,6 @@ def _read(path: Path) -> MagnetometerData:
     return data
 
 
-def _check_out(path: Path | None, suffixes: tuple[str, ...], option: str) -> None:
-    if path is None:
-        return
-    if path.suffix.lower() not in suffixes:
-        raise DatarialError(f"{option}: {path} should end in {' or '.join(suffixes)}")
-    if not path.parent.exists():
-        raise DatarialError(f"{option}: folder {path.parent} does not exist")
-
-
 def jc_curve_table(curve) -> pd.DataFrame:
     return pd.DataFrame({"B [T]": curve.field, "Jc [A/cm2]": curve.jc_A_per_cm2,
                          "delta_M [emu/cm3]": curve.delta_m / 1e3})
@@ -65,8 +56,8 @@ def jc_curve_table(curve) -> pd.DataFrame:
 @click.option("--plot", type=FileArg, default=None, help="Write the loop and Jc(B) figure (PNG/SVG).")
 def jc(loop: Path, size: str, geometry: str, fields: tuple[str, ...], out: Path | None, plot: Path | None) -> None:
     """Jc(B) from the M–H loop in LOOP by the extended Bean model."""
-    _check_out(out, (".csv", ".xlsx"), "--out")
-    _check_out(plot, (".png", ".svg", ".pdf"), "--plot")
+    check_output_path(out, (".csv", ".xlsx"), "--out")
+    check_output_path(plot, (".png", ".svg", ".pdf"), "--plot")
     dims = parse_dimensions(size)
     sample = Sample.from_dims(dims, geometry)  # type: ignore[arg-type]
     data = _read(loop)
@@ -98,7 +89,7 @@ def jc(loop: Path, size: str, geometry: str, fields: tuple[str, ...], out: Path 
 @click.option("--plot", type=FileArg, default=None, help="Write the transition figure (PNG/SVG).")
 def tc(mt: Path, plot: Path | None) -> None:
     """Tc (onset, 90 %, 10 %) and transition width from the M(T) curve in MT."""
-    _check_out(plot, (".png", ".svg", ".pdf"), "--plot")
+    check_output_path(plot, (".png", ".svg", ".pdf"), "--plot")
     data = _read(mt)
     res = tc_from_mt(data.temperature(), data.moment())
     console.print(f"{mt}: Tc onset {res.t_onset:.2f} K, Tc90 {res.t_c90:.2f} K (90 % of full shielding), "
@@ -117,7 +108,7 @@ def tc(mt: Path, plot: Path | None) -> None:
 @click.option("--plot", type=FileArg, default=None, help="Write the fit figure (PNG/SVG).")
 def creep(series: Path, column: str | None, at_: str | None, plot: Path | None) -> None:
     """Fit B(t) = B0 - b ln t to the time series in SERIES; decay rate in ppm/h."""
-    _check_out(plot, (".png", ".svg", ".pdf"), "--plot")
+    check_output_path(plot, (".png", ".svg", ".pdf"), "--plot")
     data = _read(series)
     t = data.time()
     if column is not None:
@@ -176,8 +167,8 @@ def read_jc_curve(path: Path):
 def trapped(radius: str, thickness: str, n_disks: int, gap: str, jc_text: str | None, kim_b0: str | None,
             jc_curve: Path | None, target: str | None, out: Path | None, plot: Path | None) -> None:
     """Trapped field on the axis of fully magnetised disks (exact Biot–Savart)."""
-    _check_out(out, (".csv", ".xlsx"), "--out")
-    _check_out(plot, (".png", ".svg", ".pdf"), "--plot")
+    check_output_path(out, (".csv", ".xlsx"), "--out")
+    check_output_path(plot, (".png", ".svg", ".pdf"), "--plot")
     if (jc_text is None) == (jc_curve is None):
         raise DatarialError("give exactly one of --jc or --jc-curve")
     if kim_b0 is not None and jc_text is None:

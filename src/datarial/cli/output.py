@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from datarial.campaign import CampaignStatus, ProposalBatch, ProposedExperiment
 from datarial.campaign.records import column_label
+from datarial.errors import DatarialError
 from datarial.space import SearchSpace
 
 # markup off: file names, units such as [A/cm2] and campaign names are printed as written.
@@ -77,3 +79,13 @@ def print_status(st: CampaignStatus) -> None:
     console.print(t)
     if st.pending:
         console.print(proposals_table(space, st.pending, "Pending proposals"))
+
+
+def check_output_path(path: Path | None, suffixes: tuple[str, ...], option: str) -> None:
+    """Refuse an output file with the wrong suffix or in a missing folder, before any work is done."""
+    if path is None:
+        return
+    if path.suffix.lower() not in suffixes:
+        raise DatarialError(f"{option}: {path} should end in {' or '.join(suffixes)}")
+    if not path.parent.exists():
+        raise DatarialError(f"{option}: folder {path.parent} does not exist")
