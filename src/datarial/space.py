@@ -306,6 +306,18 @@ class SearchSpace:
                 out[:, j] = (p.value_at(idx[:, j]) - p.low) / (p.high - p.low)
         return out
 
+    def indices_from_unit(self, X: np.ndarray) -> np.ndarray:
+        """Nearest grid indices (n, d) of model-encoded points (inverse of :meth:`unit_from_indices`)."""
+        X = np.atleast_2d(X)
+        idx = np.empty(X.shape, dtype=np.int64)
+        for j, p in enumerate(self.parameters):
+            if p.kind == "categorical":
+                idx[:, j] = np.rint(X[:, j]).astype(np.int64)
+            else:
+                vals = p.low + X[:, j] * (p.high - p.low)
+                idx[:, j] = np.clip(np.rint((vals - p.low) / p.grid_step), 0, p.n_levels - 1)
+        return idx
+
     def feasible(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Boolean mask: every constraint satisfied."""
         n = len(next(iter(columns.values()))) if columns else 0

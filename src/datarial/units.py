@@ -89,13 +89,3 @@ def _example(dimension: str) -> str:
     return {"length": "1.2mm", "magnetic field": "3T", "current density": "3e4A/cm2", "time": "3d",
             "temperature": "5K", "angle": "9deg"}[dimension]
 
-
-# Practical units at the edges -------------------------------------------------------------
-def to_A_per_cm2(j_si: float) -> float:
-    """Current density A/m² → A/cm²."""
-    return j_si / 1e4
-
-
-def oe_to_tesla(h_oe):
-    """Applied field in Oe → μ0H in T (1 Oe ↔ 1e-4 T)."""
-    return h_oe * 1e-4

@@ -10,7 +10,7 @@ import pandas as pd
 
 from datarial.cli.output import check_output_path, console
 from datarial.errors import DataFileError, DatarialError
-from datarial.io.qd_dat import MagnetometerData, read_measurement
+from datarial.io.qd_dat import MagnetometerData, read_jc_curve, read_measurement
 from datarial.io.tables import write_table
 from datarial.magnet.bean import Sample, jc_from_loop
 from datarial.magnet.creep import MRI_STABILITY_PPM_PER_H, fit_creep
@@ -137,21 +137,6 @@ def creep(series: Path, column: str | None, at_: str | None, plot: Path | None) 
         console.print(f"Wrote {plot}")
 
 
-def read_jc_curve(path: Path):
-    """A Jc(B) table (e.g. from 'magnet jc --out'): field column [T] and Jc column [A/cm2 or A/m2]."""
-    data = read_measurement(path)
-    fcol = next((c for c in data.columns if c.split()[0].lower() in ("b", "field", "mu0h", "μ0h")), None)
-    jcol = next((c for c in data.columns if c.lower().startswith("jc")), None)
-    if fcol is None or jcol is None:
-        raise DataFileError(f"{path}: needs a field column 'B [T]' and a column 'Jc [A/cm2]' "
-                            f"(found {', '.join(data.columns)})")
-    f_unit, j_unit = data.units.get(fcol, ""), data.units.get(jcol, "")
-    field = data.columns[fcol] * parse_quantity(f"1{f_unit or 'T'}", "magnetic field", what=f"{path}: column '{fcol}'")
-    if not j_unit:
-        raise DataFileError(f"{path}: column '{jcol}' needs its unit, e.g. 'Jc [A/cm2]'")
-    jc = data.columns[jcol] * parse_quantity(f"1{j_unit}", "current density", what=f"{path}: column '{jcol}'")
-    return tabulated_jc(field, jc)
-
 
 @magnet.command("trapped")
 @click.option("--radius", required=True, help="Disk radius, e.g. 15mm.")
@@ -178,7 +163,7 @@ def trapped(radius: str, thickness: str, n_disks: int, gap: str, jc_text: str | 
     g = parse_quantity(gap, "length", what="--gap")
     disks = disk_stack(R, t, n_disks, g)
     if jc_curve is not None:
-        jc_model = read_jc_curve(jc_curve)
+        jc_model = tabulated_jc(*read_jc_curve(jc_curve))
         label = f"Jc(B) from {jc_curve}"
     else:
         jc0 = parse_quantity(jc_text, "current density", what="--jc")

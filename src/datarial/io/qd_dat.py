@@ -215,6 +215,30 @@ def read_table_data(path: str | Path, data: bytes | None = None, name: str | Non
     return MagnetometerData(table.source, columns, units, warnings=warnings)
 
 
+def read_jc_curve(path: str | Path, data: bytes | None = None, name: str | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """A Jc(B) table (e.g. from 'magnet jc --out') → (field [T], Jc [A/m²]).
+
+    Needs a field column (``B``, ``Field`` or ``mu0H``; unit T, mT, Oe, ... — T if
+    none) and a ``Jc`` column with its unit (A/cm2 or A/m2).
+    """
+    from datarial.units import parse_quantity
+
+    table = read_measurement(path, data=data, name=name)
+    fcol = next((c for c in table.columns if c.split()[0].lower() in ("b", "field", "mu0h", "μ0h")), None)
+    jcol = next((c for c in table.columns if c.lower().startswith("jc")), None)
+    if fcol is None or jcol is None:
+        raise DataFileError(f"{table.source}: needs a field column 'B [T]' and a column 'Jc [A/cm2]' "
+                            f"(found {', '.join(table.columns)})")
+    f_unit, j_unit = table.units.get(fcol, ""), table.units.get(jcol, "")
+    if not j_unit:
+        raise DataFileError(f"{table.source}: column '{jcol}' needs its unit, e.g. 'Jc [A/cm2]'")
+    field = table.columns[fcol] * parse_quantity(f"1{f_unit or 'T'}", "magnetic field",
+                                                 what=f"{table.source}: column '{fcol}'")
+    jc = table.columns[jcol] * parse_quantity(f"1{j_unit}", "current density", what=f"{table.source}: column '{jcol}'")
+    return field, jc
+
+
 def read_measurement(path: str | Path, data: bytes | None = None, name: str | None = None) -> MagnetometerData:
     """Read a magnetometer file by its content: QD ``.dat`` if it starts with [Header], else a table."""
     path = Path(path)

@@ -24,7 +24,6 @@ import numpy as np
 
 from datarial.errors import DatarialError
 
-EMU_PER_CM3 = 1e3  # 1 emu/cm³ = 1e3 A/m
 Geometry = Literal["rectangular", "square", "cylinder"]
 
 
@@ -167,7 +166,7 @@ def jc_from_loop(field: np.ndarray, moment_emu: np.ndarray, sample: Sample, *, n
     field = np.asarray(field, dtype=float)
     magnetization = np.asarray(moment_emu, dtype=float) * 1e-3 / sample.volume  # emu → A m², / m³ → A/m
     branches = split_branches(field, magnetization)
-    down, virgin_d = _pick(branches, "down", False)
+    down, _ = _pick(branches, "down", False)
     up, virgin = _pick(branches, "up", ignore_virgin)
     if down is None or up is None:
         raise DatarialError("the loop needs both a decreasing- and an increasing-field branch "
@@ -214,8 +213,6 @@ def bean_loop(jc_of_b, sample: Sample, b_max: float = 7.0, n: int = 400, penetra
     legs += [np.linspace(b_max, -b_max, n), np.linspace(-b_max, b_max, n)]
     field = np.concatenate(legs)
     m = np.empty_like(field)
-    turn = 0.0 if virgin else -b_max
-    direction = 1.0
     k = 0
     for leg in legs:
         direction = 1.0 if leg[-1] > leg[0] else -1.0

@@ -142,7 +142,7 @@ def pick_batch(space: SearchSpace, surrogate: Surrogate, q: int, acquisition: st
     pending_unit = space.unit_from_indices(pending) if pending is not None and len(pending) else np.empty((0, space.dim))
     # Anchor the pool at the best measured conditions (model space means).
     order = np.argsort(-surrogate.y_condition_means)[: max(settings.local_search_starts, 4)]
-    anchors = _anchor_indices(space, surrogate.X_conditions[order])
+    anchors = space.indices_from_unit(surrogate.X_conditions[order])
     pool, exhaustive = candidate_pool(space, settings, seed, anchors)
     moves = None if exhaustive else _neighbour_moves(space)
 
@@ -173,15 +173,3 @@ def pick_batch(space: SearchSpace, surrogate: Surrogate, q: int, acquisition: st
         taken.add(best_pt.astype(np.int64).tobytes())
         pending_unit = np.vstack([pending_unit, space.unit_from_indices(best_pt[None, :])])
     return BatchPick(indices=np.array(picks, dtype=np.int64), acquisition_values=np.array(values))
-
-
-def _anchor_indices(space: SearchSpace, X_unit: np.ndarray) -> np.ndarray:
-    """Nearest grid indices of encoded points (for anchoring the candidate pool)."""
-    idx = np.empty(X_unit.shape, dtype=np.int64)
-    for j, p in enumerate(space.parameters):
-        if p.kind == "categorical":
-            idx[:, j] = np.rint(X_unit[:, j]).astype(np.int64)
-        else:
-            vals = p.low + X_unit[:, j] * (p.high - p.low)
-            idx[:, j] = np.clip(np.rint((vals - p.low) / p.grid_step), 0, p.n_levels - 1)
-    return idx
