@@ -12,6 +12,7 @@ from datarial.campaign.campaign import (
     RecordReport,
     RoundSummary,
 )
+from datarial.campaign.editing import EditRecord, ExperimentDetail, ResultsReport
 from datarial.campaign.records import ExperimentRecord, MeasurementRecord
 
 __all__ = [
@@ -19,6 +20,9 @@ __all__ = [
     "Campaign",
     "CampaignInfo",
     "CampaignStatus",
+    "EditRecord",
+    "ExperimentDetail",
+    "ResultsReport",
     "ExperimentRecord",
     "ExperimentSummary",
     "ImportReport",

@@ -10,9 +10,11 @@ REST API and UI all call these methods.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from datarial.campaign.editing import EditingMixin
 from datarial.campaign.records import (
     ExperimentRecord,
     ParsedTable,
@@ -41,6 +44,7 @@ from datarial.optimize import (
     fit_surrogate,
     propose,
 )
+from datarial.optimize.maps import ModelMap, UnexploredRegion, best_conditions, compute_map, unexplored_regions
 from datarial.space import SearchSpace
 from datarial.store import Store
 from datarial.store.models import (
@@ -150,6 +154,9 @@ class ExperimentSummary:
     mean: float
     sd: float | None
     flags: list[str]
+    created_by: str = ""
+    created_at: datetime | None = None
+    proposal_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,7 @@ class CampaignStatus:
 
 
 # --------------------------------------------------------------------------- facade
-class Campaign:
+class Campaign(EditingMixin):
     """A campaign in a :class:`~datarial.store.Store`; see the module docstring."""
 
     def __init__(self, store: Store, campaign_id: int, name: str, space: SearchSpace,
@@ -301,23 +308,23 @@ class Campaign:
         )
 
     # -- data-driven loop -----------------------------------------------------------------
-    def _observations(self, s: Session) -> Observations:
-        rows = s.execute(
-            select(ExperimentRow.conditions, MeasurementRow.value)
-            .join(MeasurementRow, MeasurementRow.experiment_id == ExperimentRow.id)
-            .where(ExperimentRow.campaign_id == self.id)
-            .order_by(MeasurementRow.id)
-        ).all()
+    def _observations(self, s: Session, max_round: int | None = None) -> Observations:
+        q = (select(ExperimentRow.conditions, MeasurementRow.value)
+             .join(MeasurementRow, MeasurementRow.experiment_id == ExperimentRow.id)
+             .where(ExperimentRow.campaign_id == self.id))
+        if max_round is not None:
+            q = q.where(ExperimentRow.round <= max_round)
+        rows = s.execute(q.order_by(MeasurementRow.id)).all()
         cols: dict[str, list[Any]] = {n: [] for n in self.space.names}
         for cond, _ in rows:
             for n in self.space.names:
                 cols[n].append(cond[n])
         return Observations(cols, np.array([v for _, v in rows], dtype=float))
 
-    def observations(self) -> Observations:
-        """Every replicate measurement (value columns + objective values)."""
+    def observations(self, max_round: int | None = None) -> Observations:
+        """Every replicate measurement (value columns + objective values), optionally up to a round."""
         with self.store.session() as s:
-            return self._observations(s)
+            return self._observations(s, max_round)
 
     def _pending_rows(self, s: Session) -> list[ProposalRow]:
         return list(s.scalars(
@@ -419,7 +426,7 @@ class Campaign:
             default_round = self._current_round(s)
             ids = [e.proposal_id for e in parsed.experiments if e.proposal_id is not None]
             props = {p.id: p for p in s.scalars(select(ProposalRow).options(selectinload(ProposalRow.batch))
-                                                 .where(ProposalRow.id.in_(ids))).all()} if ids else {}
+                                                 .where(ProposalRow.id.in_(ids)).with_for_update()).all()} if ids else {}
             n_prop = n_res = 0
             notices = list(parsed.notices)
             for rec in parsed.experiments:
@@ -612,19 +619,109 @@ class Campaign:
         )
 
     # -- the model ------------------------------------------------------------------------
-    def surrogate(self, settings: Mapping[str, Any] | None = None, seed: int | None = 0) -> Surrogate:
-        """The GP fitted to every measurement of the campaign (for maps and diagnostics)."""
-        obs = self.observations()
+    def surrogate(self, settings: Mapping[str, Any] | None = None, seed: int | None = 0,
+                  observations: Observations | None = None) -> Surrogate:
+        """The GP fitted to every measurement of the campaign (for maps and diagnostics).
+
+        Fits are cached by their data and settings, so maps of an unchanged
+        campaign reuse the model; any new, edited or deleted value refits.
+        """
+        obs = observations if observations is not None else self.observations()
         if len(obs) == 0:
             raise DatarialError(f"campaign '{self.name}' has no measurements yet; the model needs data")
         run_settings = self.settings.replace(**dict(settings or {}))
-        return fit_surrogate(self.space, self.space.to_unit(obs.columns), obs.values, run_settings, seed=seed)
+        X = self.space.to_unit(obs.columns)
+        key = hashlib.sha256(X.tobytes() + np.asarray(obs.values, dtype=float).tobytes()
+                             + json.dumps([self.space.to_dict(), run_settings.to_dict(), seed],
+                                          sort_keys=True, default=str).encode()).hexdigest()
+        return _SURROGATES.get_or_fit(key, lambda: fit_surrogate(self.space, X, obs.values, run_settings, seed=seed))
 
     def predict(self, points: Mapping[str, Iterable[Any]], surrogate: Surrogate | None = None) -> Prediction:
         """Predicted objective (mean, std, ±1σ band; objective units) at value columns."""
         surrogate = surrogate or self.surrogate()
-        columns = {n: list(points[n]) for n in self.space.names}
-        return surrogate.predict(self.space.to_unit(columns))
+        try:
+            columns = {n: list(points[n]) for n in self.space.names}
+        except KeyError as exc:
+            raise DatarialError(f"points.{exc.args[0]}: missing") from None
+        except TypeError:
+            raise DatarialError("points: expected {parameter: [values]}") from None
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) != 1:
+            raise DatarialError("points: every parameter needs the same number of values")
+        from datarial.campaign.editing import coerce_conditions
+
+        rows = [coerce_conditions(self.space, {n: columns[n][i] for n in self.space.names}, f"points[{i}]")
+                for i in range(lengths.pop())]
+        return surrogate.predict(self.space.to_unit({n: [r[n] for r in rows] for n in self.space.names}))
+
+    def _pending_columns(self) -> dict[str, list[Any]] | None:
+        pend = self.pending()
+        return {n: [p.conditions[n] for p in pend] for n in self.space.names} if pend else None
+
+    def model_map(self, axes: Sequence[str], *, fixed: Mapping[str, Any] | None = None,
+                  resolution: int | None = None, acquisition: str | None = "ei",
+                  settings: Mapping[str, Any] | None = None) -> ModelMap:
+        """Mean, std and acquisition on a 1–3D slice (see :func:`datarial.optimize.maps.compute_map`)."""
+        obs = self.observations()
+        run_settings = self.settings.replace(**dict(settings or {}))
+        sur = self.surrogate(settings, observations=obs)
+        return compute_map(self.space, sur, axes, fixed=fixed, resolution=resolution, acquisition=acquisition,
+                           settings=run_settings, observations=obs, pending=self._pending_columns())
+
+    def unexplored(self, axes: Sequence[str], *, fixed: Mapping[str, Any] | None = None,
+                   resolution: int | None = None, n_suggestions: int = 10) -> UnexploredRegion:
+        """Where no data and high uncertainty remain, with suggested points for researchers."""
+        obs = self.observations()
+        return unexplored_regions(self.space, self.surrogate(observations=obs), axes, fixed=fixed,
+                                  resolution=resolution, observations=obs, n_suggestions=n_suggestions)
+
+    def history_maps(self, axes: Sequence[str], *, fixed: Mapping[str, Any] | None = None,
+                     resolution: int | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> list[tuple[int, ModelMap | None]]:
+        """The mean map after each round (the model fitted to data up to that round).
+
+        The slice is held the same for every round (default: the best condition
+        over all rounds), so the maps can be compared side by side.  A round
+        without data yet gives ``None``.
+        """
+        rounds = [r.round for r in self.status().rounds]
+        everything = self.observations()
+        if fixed is None:
+            fixed = best_conditions(self.space, everything)
+        out: list[tuple[int, ModelMap | None]] = []
+        for k, r in enumerate(rounds):
+            obs = self.observations(max_round=r)
+            if len(obs) == 0:
+                out.append((r, None))
+            else:
+                sur = self.surrogate(observations=obs)
+                out.append((r, compute_map(self.space, sur, axes, fixed=fixed, resolution=resolution,
+                                           acquisition=None, observations=obs)))
+            if progress is not None:
+                progress(k + 1, len(rounds))
+        return out
+
+
+class _SurrogateCache:
+    """A small thread-safe LRU of fitted surrogates, keyed by data + settings."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get_or_fit(self, key: str, fit: Callable[[], Surrogate]) -> Surrogate:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        sur = fit()
+        with self._lock:
+            self._items[key] = sur
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return sur
+
+
+_SURROGATES = _SurrogateCache()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -641,7 +738,8 @@ def _summary(e: ExperimentRow) -> ExperimentSummary:
     vals = np.array([m.value for m in e.measurements], dtype=float)
     sd = float(vals.std(ddof=1)) if len(vals) > 1 else None
     mean = float(vals.mean()) if len(vals) else float("nan")
-    return ExperimentSummary(e.id, e.round, e.source, dict(e.conditions), len(vals), mean, sd, list(e.flags))
+    return ExperimentSummary(e.id, e.round, e.source, dict(e.conditions), len(vals), mean, sd, list(e.flags),
+                             e.created_by, _aware(e.created_at), e.proposal_id)
 
 
 def _proposed(p: ProposalRow, batch: BatchRow) -> ProposedExperiment:

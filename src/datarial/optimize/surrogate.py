@@ -141,9 +141,11 @@ class Surrogate:
         self.model.eval()
         with torch.no_grad():
             for start in range(0, len(X), chunk):
-                post = self.model.posterior(self.featurizer(X[start : start + chunk]))
-                means.append(post.mean.squeeze(-1).numpy())
-                stds.append(post.variance.clamp_min(0).sqrt().squeeze(-1).numpy())
+                # One point per batch (n, 1, d): marginal variances only; a joint
+                # posterior over n points would build an n x n covariance.
+                post = self.model.posterior(self.featurizer(X[start : start + chunk]).unsqueeze(-2))
+                means.append(post.mean.reshape(-1).numpy())
+                stds.append(post.variance.clamp_min(0).sqrt().reshape(-1).numpy())
         if not means:
             return np.empty(0), np.empty(0)
         return np.concatenate(means), np.concatenate(stds)

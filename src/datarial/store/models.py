@@ -156,9 +156,43 @@ class AttachmentRow(Base):
     created_by: Mapped[str] = mapped_column(String(200), default="")
 
 
+class EditRow(Base):
+    """One change to stored data (edit or deletion of an experiment or measurement), kept for good."""
+
+    __tablename__ = "edits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    entity: Mapped[str] = mapped_column(String(16))  # experiment | measurement
+    entity_id: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))  # add | edit | delete
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    edited_by: Mapped[str] = mapped_column(String(200), default="")
+    edited_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_edits_campaign_entity", "campaign_id", "entity", "entity_id"),)
+
+
+class TokenRow(Base):
+    """An issued API token (only its SHA-256 is stored); role ``read`` or ``write``."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(8))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 __all__ = [
     "Base",
     "AttachmentRow",
+    "EditRow",
+    "TokenRow",
     "BatchRow",
     "BlobRow",
     "CampaignRow",
