@@ -536,9 +536,11 @@ class Campaign(EditingMixin):
     def raw_file(self, sha256: str) -> bytes:
         """The stored bytes of an attached file."""
         with self.store.session() as s:
-            blob = s.get(BlobRow, sha256)
+            mine = s.scalar(select(AttachmentRow.id).join(ExperimentRow).where(
+                AttachmentRow.sha256 == sha256, ExperimentRow.campaign_id == self.id).limit(1))
+            blob = s.get(BlobRow, sha256) if mine is not None else None
             if blob is None:
-                raise NotFoundError(f"no stored file with SHA-256 {sha256}")
+                raise NotFoundError(f"no file with SHA-256 {sha256} is attached in campaign '{self.name}'")
             return blob.data
 
     # -- reading back -------------------------------------------------------------------

@@ -285,6 +285,8 @@ class EditingMixin:
             values = [_finite_value(v, f"{here}.values[{k}]") for k, v in enumerate(raw)]
         elif "value" in item:
             values = [_finite_value(item["value"], f"{here}.value")]
+        elif self.space.objective.derived is not None and targets == ["conditions"]:
+            values = []  # a sample whose value will come from its attached raw file
         else:
             raise DatarialError(f"{here}.value: missing")
         measured_at = None
