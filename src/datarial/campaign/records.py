@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -297,3 +298,43 @@ def parse_table(space: SearchSpace, table: RawTable, *, mode: Literal["import", 
     if not groups and mode == "import":
         raise DataFileError(f"{table.source}: no data rows below the header")
     return ParsedTable(list(groups.values()), skipped, notices)
+
+
+def suggest_space(table: RawTable, *, name: str = "", objective: str | None = None) -> dict[str, Any]:
+    """A search-space mapping guessed from a table of experiments (to pre-fill a form).
+
+    The objective is ``objective`` or the last column that is not a known meta
+    column (ids, who, when, notes); every other column becomes a parameter:
+    numbers → continuous over the observed range (integer when every value is
+    whole), text → categorical with the values seen.  Units come from headers
+    like ``T_max [degC]``.
+    """
+    cols = [(j, *split_header(h)) for j, h in enumerate(table.header)
+            if split_header(h)[0].lower() not in META_ALIASES]
+    if len(cols) < 2:
+        raise DataFileError(f"{table.source}: need at least one parameter column and the objective column")
+    obj_j = next((c for c in cols if c[1] == objective), None) if objective else cols[-1]
+    if obj_j is None:
+        raise DataFileError(f"{table.source}: no column '{objective}'")
+    params = []
+    for j, pname, unit in cols:
+        if j == obj_j[0]:
+            continue
+        cells = [r[j].strip() for r in table.rows if r[j].strip()]
+        if not cells:
+            raise DataFileError(f"{table.source}, column '{table.header[j]}': every cell is empty")
+        try:
+            nums = [float(c) for c in cells]
+        except ValueError:
+            params.append({"name": pname, "type": "categorical", "unit": unit or "",
+                           "values": sorted(set(cells), key=cells.index)})
+            continue
+        lo, hi = min(nums), max(nums)
+        whole = all(float(x).is_integer() for x in nums)
+        if hi <= lo:
+            hi = lo + (1 if whole else abs(lo) * 0.1 or 1.0)
+        p: dict[str, Any] = {"name": pname, "type": "integer" if whole else "continuous", "unit": unit or "",
+                             "low": int(lo) if whole else lo, "high": int(hi) if whole else hi}
+        params.append(p)
+    return {"name": name or Path(table.source).stem, "parameters": params,
+            "objective": {"name": obj_j[1], "unit": obj_j[2] or "", "goal": "maximize"}, "constraints": []}

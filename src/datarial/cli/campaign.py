@@ -206,7 +206,9 @@ def list_(db: str | None) -> None:
 @click.option("--seed", default=7, show_default=True, type=int)
 @click.option("--workdir", default=Path("demo-out"), show_default=True, type=click.Path(path_type=Path, file_okay=False),
               help="Folder for the round files.")
-def demo(db: str, rounds: int, seed: int, workdir: Path) -> None:
+@click.option("--serve", "serve_after", is_flag=True, help="Then serve the demo database in the browser UI.")
+@click.option("--port", default=8050, show_default=True, type=click.IntRange(1, 65535), help="Port for --serve.")
+def demo(db: str, rounds: int, seed: int, workdir: Path, serve_after: bool, port: int) -> None:
     """Run the MgB2 demo campaign on a synthetic Jc landscape (fresh SQLite file)."""
     from datarial.demo import MGB2_SPACE, run_demo
 
@@ -217,6 +219,13 @@ def demo(db: str, rounds: int, seed: int, workdir: Path) -> None:
         console.print(f"  round {r.round}: {fmt(r.best_mean)} A/cm2 at {conditions_text(space, r.best_conditions)}"
                       f"   (best so far {fmt(r.best_so_far)} A/cm2)")
     console.print(f"\nContinue with: datarial status mgb2-imd --db {db}")
+    if serve_after:
+        from datarial.cli.server import serve_app
+
+        console.print("")
+        serve_app(db, "127.0.0.1", port, None)
+    else:
+        console.print(f"or in the browser: datarial serve --db {db}  (or ./dev demo --serve)")
 
 
 def register(app: click.Group) -> None:

@@ -12,6 +12,7 @@ import click
 
 from datarial.cli import campaign as campaign_commands
 from datarial.cli import magnet as magnet_commands
+from datarial.cli import server as server_commands
 from datarial.errors import DatarialError
 
 
@@ -23,6 +24,7 @@ def app() -> None:
 
 campaign_commands.register(app)
 magnet_commands.register(app)
+server_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

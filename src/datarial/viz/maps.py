@@ -19,6 +19,7 @@ from datarial.campaign.records import column_label
 from datarial.optimize.maps import ACQUISITION_LABELS, MapPoint, ModelMap, UnexploredRegion
 
 QUANTITIES = ("mean", "std", "acquisition")
+LOG_RANGE = 20.0  # shown span of log acquisitions (figures only; data and CSV keep every value)
 
 
 def _axis_title(m: ModelMap, name: str) -> str:
@@ -33,7 +34,13 @@ def _quantity(m: ModelMap, q: str) -> tuple[np.ndarray, str]:
         return m.std, m.std_label
     if m.acquisition is None:
         raise ValueError("this map has no acquisition")
-    return m.acquisition, ACQUISITION_LABELS[m.acquisition_name]
+    acq = m.acquisition
+    if m.acquisition_name in ("ei", "pi", "qlognei") and np.isfinite(acq).any():
+        # Log acquisitions plunge by thousands near measured points; show the
+        # top LOG_RANGE (natural-log units) so the colour scale stays readable.
+        top = float(np.nanmax(acq))
+        acq = np.where(np.isfinite(acq), np.maximum(acq, top - LOG_RANGE), acq)
+    return acq, ACQUISITION_LABELS[m.acquisition_name]
 
 
 def _coords(m: ModelMap, k: int) -> list[Any]:
@@ -73,8 +80,9 @@ def map_figure(m: ModelMap, *, surface: bool = False, volume_quantity: str = "me
     else:
         fig = _map3d(m, volume_quantity)
     sub = _fixed_text(m)
-    fig.update_layout(title={"text": f"{m.space.name}: model" + (f" at {sub}" if sub else ""), "font": {"size": 14}},
-                      margin={"l": 60, "r": 20, "t": 60, "b": 50}, template="plotly_white")
+    fig.update_layout(title={"text": f"{m.space.name}: model" + (f" at {sub}" if sub else ""), "font": {"size": 14},
+                             "y": 0.98, "yanchor": "top"},
+                      margin={"l": 60, "r": 20, "t": 90, "b": 50}, template="plotly_white")
     return fig
 
 
