@@ -23,10 +23,8 @@ API = "/api/v1"
 
 
 @pytest.fixture
-def app_store(db_url):
-    s = Store(db_url)
-    yield s
-    s.dispose()
+def app_store(sqlite_store):
+    return sqlite_store
 
 
 @pytest.fixture
@@ -34,13 +32,24 @@ def client(app_store) -> TestClient:
     return TestClient(create_app(app_store, ui=False))
 
 
-@pytest.fixture
-def mgb2_api(client) -> TestClient:
+def with_mgb2(client: TestClient) -> TestClient:
     r = client.post(f"{API}/campaigns", json={"space_yaml": MGB2_YAML})
     assert r.status_code == 201, r.text
     r = client.post(f"{API}/campaigns/mgb2-imd/import", files={"file": ("round1.csv", DATA, "text/csv")})
     assert r.status_code == 201, r.text
     return client
+
+
+@pytest.fixture
+def mgb2_api(client) -> TestClient:
+    """The MgB2 campaign with a first round, on SQLite."""
+    return with_mgb2(client)
+
+
+@pytest.fixture
+def mgb2_any(store) -> TestClient:
+    """The same on SQLite and on PostgreSQL (for the tests that write through transactions)."""
+    return with_mgb2(TestClient(create_app(store, ui=False)))
 
 
 def n_measurements(client: TestClient, name: str = "mgb2-imd") -> int:
@@ -110,12 +119,12 @@ def test_experiments_show_replicate_mean_sd_source_round_and_who(mgb2_api):
     assert rep["created_at"]
 
 
-def test_bad_import_names_row_and_column_and_writes_nothing(mgb2_api):
+def test_bad_import_names_row_and_column_and_writes_nothing(mgb2_any):
     bad = "T_max,t_hold,MgB2_frac,Jc_4p2K_7T\n600,100,0,5000\n610,100,0,abc\n"
-    r = mgb2_api.post(f"{API}/campaigns/mgb2-imd/import", files={"file": ("bad.csv", bad, "text/csv")})
+    r = mgb2_any.post(f"{API}/campaigns/mgb2-imd/import", files={"file": ("bad.csv", bad, "text/csv")})
     assert r.status_code == 400
     assert "row 3" in r.json()["detail"] and "Jc_4p2K_7T" in r.json()["detail"]
-    assert n_measurements(mgb2_api) == 7
+    assert n_measurements(mgb2_any) == 7
 
 
 def test_upload_over_the_limit_is_413(mgb2_api, monkeypatch):
@@ -145,16 +154,16 @@ def test_researcher_experiment_added_by_hand(mgb2_api):
     assert detail["source"] == "researcher"
 
 
-def test_bad_result_names_item_and_field_and_writes_nothing(mgb2_api):
+def test_bad_result_names_item_and_field_and_writes_nothing(mgb2_any):
     good = {"conditions": {"T_max": 800, "t_hold": 200, "MgB2_frac": 0}, "value": 1}
     bad = {"conditions": {"T_max": "hot", "t_hold": 200, "MgB2_frac": 0}, "value": 2}
-    r = mgb2_api.post(f"{API}/campaigns/mgb2-imd/results", json={"results": [good, bad]})
+    r = mgb2_any.post(f"{API}/campaigns/mgb2-imd/results", json={"results": [good, bad]})
     assert r.status_code == 400
     assert "results[1].conditions.T_max" in r.json()["detail"]
-    r = mgb2_api.post(f"{API}/campaigns/mgb2-imd/results",
+    r = mgb2_any.post(f"{API}/campaigns/mgb2-imd/results",
                       json={"results": [good, {**good, "value": float("inf") if False else "NaN"}]})
     assert r.status_code == 400 and "results[1].value" in r.json()["detail"]
-    assert n_measurements(mgb2_api) == 7
+    assert n_measurements(mgb2_any) == 7
 
 
 def test_unknown_category_in_result_is_400(mgb2_api):
@@ -170,13 +179,13 @@ def test_replicates_added_to_an_experiment(mgb2_api):
     assert len(mgb2_api.get(f"{API}/campaigns/mgb2-imd/experiments/{eid}").json()["measurements"]) == 3
 
 
-def test_measurement_edit_keeps_history(mgb2_api):
-    eid = mgb2_api.get(f"{API}/campaigns/mgb2-imd/experiments").json()[0]["experiment_id"]
-    mid = mgb2_api.get(f"{API}/campaigns/mgb2-imd/experiments/{eid}").json()["measurements"][0]["measurement_id"]
-    r = mgb2_api.patch(f"{API}/campaigns/mgb2-imd/measurements/{mid}", json={"value": 1111, "reason": "typo"},
+def test_measurement_edit_keeps_history(mgb2_any):
+    eid = mgb2_any.get(f"{API}/campaigns/mgb2-imd/experiments").json()[0]["experiment_id"]
+    mid = mgb2_any.get(f"{API}/campaigns/mgb2-imd/experiments/{eid}").json()["measurements"][0]["measurement_id"]
+    r = mgb2_any.patch(f"{API}/campaigns/mgb2-imd/measurements/{mid}", json={"value": 1111, "reason": "typo"},
                        headers={"X-Datarial-User": "alice"})
     assert r.status_code == 200 and r.json()["value"] == 1111
-    edits = mgb2_api.get(f"{API}/campaigns/mgb2-imd/edits?entity=measurement&entity_id={mid}").json()
+    edits = mgb2_any.get(f"{API}/campaigns/mgb2-imd/edits?entity=measurement&entity_id={mid}").json()
     assert edits[0]["before"]["value"] == 1000 and edits[0]["after"]["value"] == 1111
     assert edits[0]["edited_by"] == "alice" and edits[0]["reason"] == "typo"
 
@@ -190,15 +199,15 @@ def test_experiment_conditions_edit_recomputes_flags(mgb2_api):
     assert r.status_code == 400 and "conditions.Tmax" in r.json()["detail"]
 
 
-def test_delete_needs_confirmation_and_is_kept_in_history(mgb2_api):
-    eid = mgb2_api.get(f"{API}/campaigns/mgb2-imd/experiments").json()[0]["experiment_id"]
-    assert mgb2_api.delete(f"{API}/campaigns/mgb2-imd/experiments/{eid}").status_code == 409
-    assert n_measurements(mgb2_api) == 7
-    assert mgb2_api.delete(f"{API}/campaigns/mgb2-imd/experiments/{eid}?confirm=true&reason=bad").status_code == 204
-    assert n_measurements(mgb2_api) == 6
-    edits = mgb2_api.get(f"{API}/campaigns/mgb2-imd/edits").json()
+def test_delete_needs_confirmation_and_is_kept_in_history(mgb2_any):
+    eid = mgb2_any.get(f"{API}/campaigns/mgb2-imd/experiments").json()[0]["experiment_id"]
+    assert mgb2_any.delete(f"{API}/campaigns/mgb2-imd/experiments/{eid}").status_code == 409
+    assert n_measurements(mgb2_any) == 7
+    assert mgb2_any.delete(f"{API}/campaigns/mgb2-imd/experiments/{eid}?confirm=true&reason=bad").status_code == 204
+    assert n_measurements(mgb2_any) == 6
+    edits = mgb2_any.get(f"{API}/campaigns/mgb2-imd/edits").json()
     assert edits[-1]["action"] == "delete" and edits[-1]["before"]["measurements"][0]["value"] == 1000
-    assert mgb2_api.get(f"{API}/campaigns/mgb2-imd/experiments/{eid}").status_code == 404
+    assert mgb2_any.get(f"{API}/campaigns/mgb2-imd/experiments/{eid}").status_code == 404
 
 
 def test_measurement_delete_needs_confirmation(mgb2_api):
@@ -210,21 +219,21 @@ def test_measurement_delete_needs_confirmation(mgb2_api):
 
 
 # --------------------------------------------------------------------------- proposals
-def test_propose_list_download_record_by_results_and_abandon(mgb2_api):
-    r = mgb2_api.post(f"{API}/campaigns/mgb2-imd/proposals",
+def test_propose_list_download_record_by_results_and_abandon(mgb2_any):
+    r = mgb2_any.post(f"{API}/campaigns/mgb2-imd/proposals",
                       json={"batch_size": 3, "acquisition": "ucb", "beta": 4, "seed": 1})
     assert r.status_code == 201, r.text
     props = r.json()["proposals"]
     assert len(props) == 3 and r.json()["round"] == 2
-    assert len(mgb2_api.get(f"{API}/campaigns/mgb2-imd/proposals").json()) == 3
-    csv = pd.read_csv(io.StringIO(mgb2_api.get(f"{API}/campaigns/mgb2-imd/proposals?format=csv").text))
+    assert len(mgb2_any.get(f"{API}/campaigns/mgb2-imd/proposals").json()) == 3
+    csv = pd.read_csv(io.StringIO(mgb2_any.get(f"{API}/campaigns/mgb2-imd/proposals?format=csv").text))
     assert list(csv["proposal_id"]) == [p["proposal_id"] for p in props]
-    r = mgb2_api.post(f"{API}/campaigns/mgb2-imd/results",
+    r = mgb2_any.post(f"{API}/campaigns/mgb2-imd/results",
                       json={"results": [{"proposal_id": props[0]["proposal_id"], "values": [9000, 9100]}]})
     assert r.status_code == 201 and r.json()["proposals_measured"] == 1
-    r = mgb2_api.post(f"{API}/campaigns/mgb2-imd/proposals/abandon", json={"proposal_ids": [props[1]["proposal_id"]]})
+    r = mgb2_any.post(f"{API}/campaigns/mgb2-imd/proposals/abandon", json={"proposal_ids": [props[1]["proposal_id"]]})
     assert r.json() == {"abandoned": 1}
-    pending = mgb2_api.get(f"{API}/campaigns/mgb2-imd/proposals").json()
+    pending = mgb2_any.get(f"{API}/campaigns/mgb2-imd/proposals").json()
     assert [p["proposal_id"] for p in pending] == [props[2]["proposal_id"]]
 
 

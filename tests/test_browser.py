@@ -6,6 +6,7 @@ skipped, except under CI=true where it fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -51,34 +52,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path):
+@contextlib.contextmanager
+def running_server(tmp_path: Path, token: str | None = None):
     """``datarial serve`` as users start it, on a fresh SQLite file."""
     db = tmp_path / "lab.db"
     port = free_port()
     env = {**os.environ, "NICEGUI_STORAGE_PATH": str(tmp_path / "ui-storage")}
     env.pop("DATARIAL_TOKEN", None)
+    if token:
+        env["DATARIAL_TOKEN"] = token
     log = open(tmp_path / "serve.log", "w")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-m", "datarial.cli.main", "serve", "--db", str(db), "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise RuntimeError((tmp_path / "serve.log").read_text())
-        time.sleep(0.2)
-    yield base, str(db)
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError((tmp_path / "serve.log").read_text())
+            time.sleep(0.2)
+        yield base, str(db)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    with running_server(tmp_path) as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -181,3 +192,36 @@ def test_whole_campaign_loop_in_the_browser(server, page, tmp_path):
     page.locator("[data-test=show-history]").click()
     page.locator("[data-test=history-plot] .main-svg").first.wait_for()
     assert sum(t.startswith("heatmap") for t in plot_traces(page, "history-plot")) == 2
+
+
+def test_token_server_asks_for_the_token_once_and_viewers_cannot_write(tmp_path, page):
+    admin = "admin-token-for-the-test"
+    with running_server(tmp_path, token=admin) as (base, db):
+        from datarial.space import space_from_text
+        from datarial.store.tokens import issue_token
+
+        from .conftest import MGB2_YAML
+
+        store = Store(db)
+        Campaign.create(store, space_from_text(MGB2_YAML))
+        viewer, _ = issue_token(store, "read", "visitor")
+        assert httpx.get(f"{base}/api/v1/campaigns").status_code == 401
+
+        page.goto(f"{base}/campaign/mgb2-imd")
+        page.wait_for_url("**/login")
+        fill(page, "token", "not-the-token")
+        page.locator("[data-test=login]").click()
+        page.get_by_text("invalid or revoked token").wait_for()
+        fill(page, "token", viewer)
+        fill(page, "user", "Visitor")
+        page.locator("[data-test=login]").click()
+        page.wait_for_url(f"{base}/")
+        page.locator("[data-test=campaigns]").get_by_text("mgb2-imd").wait_for()
+        assert page.locator("[data-test=create]").count() == 0  # viewers cannot create
+
+        # The token is remembered: the campaign opens without asking again, read-only.
+        page.goto(f"{base}/campaign/mgb2-imd")
+        page.locator("[data-test=campaign-title]").wait_for()
+        page.locator("[data-test=tab-propose]").click()
+        assert page.locator("[data-test=propose]").count() == 0
+        assert page.locator("[data-test=add-experiment]").count() == 0
