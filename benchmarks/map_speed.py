@@ -16,6 +16,7 @@ Run: ``./dev bench map_speed`` or ``.venv/bin/python benchmarks/map_speed.py``.
 from __future__ import annotations
 
 import argparse
+import platform
 import statistics
 import tempfile
 import time
@@ -29,6 +30,8 @@ from datarial.campaign import Campaign, ExperimentRecord, MeasurementRecord
 from datarial.optimize.maps import compute_map
 from datarial.space import space_from_text
 from datarial.store import Store
+
+RESULTS = Path(__file__).with_name("results")
 
 SPACE_2D = """
 name: bench-2d
@@ -82,6 +85,7 @@ def reference(camp: Campaign, axes: list[str], res: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--reference-repeats", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     rows = []
@@ -103,14 +107,24 @@ def main() -> None:
                 compute_map(c.space, s, a, resolution=r, acquisition="ei", observations=o)
 
             fit_map = timed(cold, max(3, args.repeats // 2))
-            ref = timed(lambda c=camp, a=axes, r=res: reference(c, a, r), args.repeats)
+            ref = timed(lambda c=camp, a=axes, r=res: reference(c, a, r), args.reference_repeats)
             rows.append((label, cached, fit_map, ref, target))
-    print(f"torch threads: {torch.get_num_threads()}")
-    print("| case | map, model cached [s] | fit + map [s] | plain BoTorch reference [s] | reference / cached | target [s] |")
-    print("|---|---|---|---|---|---|")
+    lines = [
+        f"Map computation (mean, std, ±1σ band, EI acquisition), median of {args.repeats} runs "
+        f"(fit + map: {max(3, args.repeats // 2)}); reference: plain BoTorch on the whole grid, "
+        f"median of {args.reference_repeats}.",
+        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}.",
+        "",
+        "| case | map, model cached [s] | fit + map [s] | plain BoTorch reference [s] | reference / cached | target [s] |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for label, cached, fit_map, ref, target in rows:
-        print(f"| {label} | {cached:.3f} | {fit_map:.3f} | {ref:.3f} | {ref / cached:.1f}x | <= {target} |")
-
+        lines.append(f"| {label} | {cached:.3f} | {fit_map:.3f} | {ref:.2f} | {ref / cached:.0f}× | ≤ {target} |")
+    text = "\n".join(lines)
+    print(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "map_speed.md").write_text(text + "\n", encoding="utf-8")
 
 if __name__ == "__main__":
     main()

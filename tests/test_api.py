@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from datarial.server.app import create_app
-from datarial.store import Store
 from datarial.store.tokens import issue_token
 
 from .conftest import MGB2_YAML

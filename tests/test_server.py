@@ -13,9 +13,9 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
+from datarial.errors import DatarialError
 from datarial.server.app import create_app
 from datarial.server.auth import check_bind
-from datarial.errors import DatarialError
 from datarial.store import Store
 from datarial.store.models import MeasurementRow
 

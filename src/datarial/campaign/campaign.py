@@ -44,7 +44,13 @@ from datarial.optimize import (
     fit_surrogate,
     propose,
 )
-from datarial.optimize.maps import ModelMap, UnexploredRegion, best_conditions, compute_map, unexplored_regions
+from datarial.optimize.maps import (
+    ModelMap,
+    UnexploredRegion,
+    best_conditions,
+    compute_map,
+    unexplored_regions,
+)
 from datarial.space import SearchSpace
 from datarial.store import Store
 from datarial.store.models import (

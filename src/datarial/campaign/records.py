@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from datarial.errors import DataFileError, SpaceError

@@ -6,7 +6,6 @@ import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from fastapi.responses import Response
 
 from datarial.errors import DatarialError
 from datarial.optimize.maps import ModelMap

@@ -6,7 +6,7 @@ import io
 from typing import Any
 
 import numpy as np
-from nicegui import run, ui
+from nicegui import background_tasks, run, ui
 
 from datarial.campaign import Campaign
 from datarial.campaign.records import column_label
@@ -90,6 +90,15 @@ class Workbench:
         self.table.rows = [self._row(e) for e in exps]
         self.table.update()
         self.render_pending(status.pending)
+        if status.measurements:
+            # Fit the model now, in the background, so the next map finds it cached.
+            background_tasks.create(run.io_bound(self._prewarm), name=f"prefit {self.camp.name}")
+
+    def _prewarm(self) -> None:
+        try:
+            self.camp.surrogate()
+        except DatarialError:
+            pass
 
     # ---------------------------------------------------------------- data
     def _row(self, e) -> dict[str, Any]:
