@@ -107,6 +107,9 @@ def test_unexplored_regions_are_far_from_data(sps):
     assert u.relative_std.max() == pytest.approx(1.0)
     assert len(u.suggestions) == 5
     assert (u.suggestions["distance to nearest data"] >= 0.15).all()
+    unit = np.c_[(u.suggestions["T [degC]"] - 500) / 300, u.suggestions["t [min]"] / 60]
+    gaps = np.linalg.norm(unit[:, None] - unit[None], axis=-1)[np.triu_indices(len(unit), 1)]
+    assert gaps.min() >= 0.15  # spread apart, not five neighbours in other categories
     # No data with additive C at all: the whole slice is at least one category away.
     assert (u.distance >= 1.0).all()
 

@@ -242,7 +242,8 @@ class UnexploredRegion:
     grid point to the nearest measured condition (fractions of the parameter
     ranges, Euclidean over all numeric parameters; another category counts 1);
     ``suggestions`` feasible grid points of the whole space, most uncertain
-    first and spread apart, with their std and distance.
+    first and at least ``min_separation`` apart in the numeric parameters,
+    with their std and distance.
     """
 
     map: ModelMap
@@ -292,11 +293,14 @@ def unexplored_regions(space: SearchSpace, surrogate: Surrogate, axes: Sequence[
     _, sd = surrogate.posterior_mean_std(Xc)
     dc = _distance_to_data(space, Xc, data_X)
     order = np.argsort(-sd, kind="stable")
+    # Suggestions are spread in the numeric parameters: another category alone
+    # does not make a point a different region to visit.
+    numeric = [j for j in range(space.dim) if j not in space.categorical_dims]
     picked: list[int] = []
     for i in order:
         if dc[i] < min_separation:
             continue
-        if picked and _distance_to_data(space, Xc[i : i + 1], Xc[picked])[0] < min_separation:
+        if picked and numeric and np.min(np.linalg.norm(Xc[picked][:, numeric] - Xc[i, numeric], axis=1)) < min_separation:
             continue
         picked.append(int(i))
         if len(picked) >= n_suggestions:

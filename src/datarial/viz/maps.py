@@ -263,10 +263,13 @@ def unexplored_figure(u: UnexploredRegion, distance_threshold: float = 0.15) -> 
             fig.add_trace(go.Scatter(x=[_pt(p, m.axes[0], m) for p in m.points], y=[_pt(p, m.axes[1], m) for p in m.points],
                                      mode="markers", name="data", marker={"color": "white", "line": {"color": "black", "width": 1}}))
         s = u.suggestions
+        for name, v in m.fixed.items():  # only suggestions in the slice's categories can be drawn on it
+            if m.space[name].kind == "categorical":
+                s = s[s[column_label(name, m.space[name].unit)].astype(str) == str(v)]
         if len(s):
             cx, cy = column_label(m.axes[0], m.space[m.axes[0]].unit), column_label(m.axes[1], m.space[m.axes[1]].unit)
-            fig.add_trace(go.Scatter(x=s[cx], y=s[cy], mode="markers+text", text=[str(i + 1) for i in range(len(s))],
-                                     textposition="top center", name="suggested (whole space)",
+            fig.add_trace(go.Scatter(x=s[cx], y=s[cy], mode="markers+text", text=[str(i + 1) for i in s.index],
+                                     textposition="top center", name="suggested (numbers as in the table)",
                                      marker={"symbol": "star", "color": "#2ca02c", "size": 12}))
         fig.update_layout(xaxis_title=_axis_title(m, m.axes[0]), yaxis_title=_axis_title(m, m.axes[1]),
                           legend={"orientation": "h", "y": -0.2})
