@@ -112,26 +112,27 @@ def list_edits(request: Request, name: str, entity: Literal["experiment", "measu
     return plain(campaign_of(request, name).edits(entity, entity_id))
 
 
+async def _table_upload(request: Request, name: str, file: UploadFile, who: Principal, action: str) -> dict[str, Any]:
+    """Read an uploaded table and pass it to ``Campaign.import_file`` or ``Campaign.record_file``."""
+    data = await read_upload(file)
+    camp = await run_in_threadpool(campaign_of, request, name)
+    filename = file.filename or "upload.csv"
+    report = await run_in_threadpool(getattr(camp, action), filename, by=who.name, data=data, name=filename)
+    return plain(report)
+
+
 @router.post("/campaigns/{name}/import", status_code=status.HTTP_201_CREATED,
              summary="Import a CSV/Excel table of researcher experiments (all rows or none)")
 async def import_table(request: Request, name: str, file: UploadFile = File(...),
                        who: Principal = Depends(writer)) -> dict[str, Any]:
-    data = await read_upload(file)
-    camp = await run_in_threadpool(campaign_of, request, name)
-    report = await run_in_threadpool(camp.import_file, file.filename or "upload.csv", by=who.name, data=data,
-                                     name=file.filename or "upload.csv")
-    return plain(report)
+    return await _table_upload(request, name, file, who, "import_file")
 
 
 @router.post("/campaigns/{name}/record", status_code=status.HTTP_201_CREATED,
              summary="Record a filled-in proposals file (CSV/Excel; all rows or none)")
 async def record_table(request: Request, name: str, file: UploadFile = File(...),
                        who: Principal = Depends(writer)) -> dict[str, Any]:
-    data = await read_upload(file)
-    camp = await run_in_threadpool(campaign_of, request, name)
-    report = await run_in_threadpool(camp.record_file, file.filename or "upload.csv", by=who.name, data=data,
-                                     name=file.filename or "upload.csv")
-    return plain(report)
+    return await _table_upload(request, name, file, who, "record_file")
 
 
 @router.get("/campaigns/{name}/export", summary="Every measurement as CSV or Excel (import reads it back)")
