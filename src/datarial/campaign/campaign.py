@@ -12,8 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +40,7 @@ from datarial.optimize import (
     Observations,
     Prediction,
     Surrogate,
+    SurrogateCache,
     fit_surrogate,
     propose,
 )
@@ -710,26 +710,7 @@ class Campaign(EditingMixin):
         return out
 
 
-class _SurrogateCache:
-    """A small thread-safe LRU of fitted surrogates, keyed by data + settings."""
-
-    def __init__(self, size: int = 16) -> None:
-        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
-
-    def get_or_fit(self, key: str, fit: Callable[[], Surrogate]) -> Surrogate:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        sur = fit()
-        with self._lock:
-            self._items[key] = sur
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return sur
-
-
-_SURROGATES = _SurrogateCache()
+_SURROGATES = SurrogateCache()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -3,7 +3,7 @@
 from datarial.optimize.acquisition import acquisition_map, build_acquisition
 from datarial.optimize.engine import MAX_BATCH, Observations, Proposal, propose
 from datarial.optimize.settings import ACQUISITIONS, ModelSettings
-from datarial.optimize.surrogate import Prediction, Surrogate, fit_surrogate
+from datarial.optimize.surrogate import Prediction, Surrogate, SurrogateCache, fit_surrogate
 
 __all__ = [
     "ACQUISITIONS",
@@ -13,6 +13,7 @@ __all__ = [
     "Prediction",
     "Proposal",
     "Surrogate",
+    "SurrogateCache",
     "acquisition_map",
     "build_acquisition",
     "fit_surrogate",

@@ -15,6 +15,9 @@ standardised, so that the model and the acquisition always maximise.
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -223,3 +226,22 @@ def fit_surrogate(space: SearchSpace, X: np.ndarray, y: np.ndarray,
             raise DatarialError(f"the Gaussian-process fit failed: {exc}") from None
     model.eval()
     return Surrogate(space, model, settings, uniq, means, train_Yvar)
+
+
+class SurrogateCache:
+    """A small thread-safe LRU of fitted surrogates, keyed by data + settings."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get_or_fit(self, key: str, fit: Callable[[], Surrogate]) -> Surrogate:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        sur = fit()
+        with self._lock:
+            self._items[key] = sur
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return sur
