@@ -207,6 +207,12 @@ def compute_map(space: SearchSpace, surrogate: Surrogate, axes: Sequence[str], *
     )
 
 
+def history_frame(maps: Sequence[tuple[int, ModelMap | None]]) -> pd.DataFrame:
+    """The grid data of per-round maps in one table, with a ``round`` column."""
+    frames = [m.to_frame().assign(round=r) for r, m in maps if m is not None]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def _points_near(space: SearchSpace, obs: Observations, axes: list[str], fixed: Mapping[str, Any],
                  tolerance: float) -> list[MapPoint]:
     """Measured conditions within ``tolerance`` (fraction of range) of the slice in every fixed parameter."""

@@ -280,6 +280,18 @@ def unexplored_figure(u: UnexploredRegion, distance_threshold: float = 0.15) -> 
 
 
 # ------------------------------------------------------------------------ matplotlib (files)
+def figure_bytes(fig, fmt: str) -> bytes:
+    """A matplotlib figure as PNG or SVG bytes (150 dpi); the figure is closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def _mpl_axis(ax, m: ModelMap, k: int, which: str) -> np.ndarray:
     vals = m.axis_values[k]
     if m.space[m.axes[k]].kind == "categorical":

@@ -73,11 +73,8 @@ def xlsx_response(frame: pd.DataFrame, filename: str) -> Response:
 
 def figure_response(fig, fmt: str, filename: str) -> Response:
     """A matplotlib figure as PNG or SVG."""
-    import matplotlib.pyplot as plt
+    from datarial.viz.maps import figure_bytes
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight")
-    plt.close(fig)
     media = "image/png" if fmt == "png" else "image/svg+xml"
-    return Response(buf.getvalue(), media_type=media,
+    return Response(figure_bytes(fig, fmt), media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="{filename}.{fmt}"'})

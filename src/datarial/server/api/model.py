@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from datarial.errors import DatarialError
-from datarial.optimize.maps import ModelMap
+from datarial.optimize.maps import ModelMap, history_frame
 from datarial.server.api.common import campaign_of, csv_response, figure_response, plain
 from datarial.server.api.schemas import AbandonIn, MapIn, PredictIn, ProposeIn
 from datarial.server.auth import Principal, reader, writer
@@ -126,16 +126,13 @@ def history(request: Request, name: str, format: Format = "json", _: Principal =
 def history_maps(request: Request, name: str, axes: str = AXES, fixed: str | None = FIXED,
                  resolution: int | None = Query(None, ge=2, le=400), format: Format = "json",
                  _: Principal = Depends(reader)) -> Any:
-    import pandas as pd
-
     names, fixed_values = parse_map_query(axes, fixed)
     camp = campaign_of(request, name)
     maps = camp.history_maps(names, fixed=fixed_values, resolution=resolution)
     if format in ("png", "svg"):
         return figure_response(vmaps.history_figure_mpl(maps), format, f"{camp.name}-history")
     if format == "csv":
-        frames = [m.to_frame().assign(round=r) for r, m in maps if m is not None]
-        return csv_response(pd.concat(frames) if frames else pd.DataFrame(), f"{camp.name}-history.csv")
+        return csv_response(history_frame(maps), f"{camp.name}-history.csv")
     return {"rounds": [{"round": r, "map": map_json(m) if m is not None else None} for r, m in maps]}
 
 

@@ -11,12 +11,13 @@ from datarial.campaign import Campaign
 from datarial.campaign.records import suggest_space
 from datarial.errors import DatarialError
 from datarial.io.tables import read_table
+from datarial.server.api.common import UPLOAD_LIMIT_BYTES
 from datarial.server.auth import Principal
 from datarial.server.ui.context import UIContext
 from datarial.space import SearchSpace, space_from_text
 
 CONTEXT: UIContext | None = None
-UPLOAD_LIMIT = 20 * 1024 * 1024
+UPLOAD_LIMIT = UPLOAD_LIMIT_BYTES  # the same limit as the REST uploads
 
 
 async def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:

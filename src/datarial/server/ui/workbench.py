@@ -9,24 +9,16 @@ import numpy as np
 from nicegui import background_tasks, run, ui
 
 from datarial.campaign import Campaign
+from datarial.campaign.campaign import MAX_ATTACHMENT_BYTES
 from datarial.campaign.records import column_label
 from datarial.errors import DatarialError
-from datarial.optimize.maps import best_conditions
+from datarial.optimize.maps import best_conditions, history_frame
 from datarial.server.auth import Principal
 from datarial.server.ui.pages import UPLOAD_LIMIT, call
 from datarial.viz import maps as vmaps
 
 ACQUISITIONS = {"ei": "expected improvement (EI)", "ucb": "upper confidence bound (UCB)",
                 "pi": "probability of improvement (PI)", "qlognei": "batch noisy EI (qLogNEI)"}
-
-
-def fig_bytes(fig, fmt: str) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
 
 
 def _fmt(v: Any) -> str:
@@ -315,7 +307,7 @@ class Workbench:
                     ui.notify(msg, type="positive")
                     dlg.submit(True)
 
-            ui.upload(on_upload=on_file, auto_upload=True, max_file_size=100 * 1024 * 1024, label="raw file")
+            ui.upload(on_upload=on_file, auto_upload=True, max_file_size=MAX_ATTACHMENT_BYTES, label="raw file")
             ui.button("close", on_click=lambda: dlg.submit(False)).props("flat")
         if await dlg:
             await self.reload()
@@ -552,7 +544,7 @@ class Workbench:
         if fmt == "csv":
             ui.download.content(m.to_frame().to_csv(index=False), f"{stem}.csv", "text/csv")
         else:
-            data = await run.io_bound(lambda: fig_bytes(vmaps.map_figure_mpl(m), fmt))
+            data = await run.io_bound(lambda: vmaps.figure_bytes(vmaps.map_figure_mpl(m), fmt))
             ui.download.content(data, f"{stem}.{fmt}")
 
     # ---------------------------------------------------------------- history
@@ -601,13 +593,10 @@ class Workbench:
             return
         st, maps = h
         if fmt == "csv":
-            import pandas as pd
-
-            frames = [m.to_frame().assign(round=r) for r, m in maps if m is not None]
-            ui.download.content(pd.concat(frames).to_csv(index=False), f"{self.camp.name}-history.csv", "text/csv")
+            ui.download.content(history_frame(maps).to_csv(index=False), f"{self.camp.name}-history.csv", "text/csv")
             return
         fig = vmaps.best_so_far_mpl(st) if what == "best" else vmaps.history_figure_mpl(maps)
-        data = await run.io_bound(fig_bytes, fig, fmt)
+        data = await run.io_bound(vmaps.figure_bytes, fig, fmt)
         ui.download.content(data, f"{self.camp.name}-{'best-per-round' if what == 'best' else 'history'}.{fmt}")
 
     # ---------------------------------------------------------------- unexplored
@@ -650,5 +639,5 @@ class Workbench:
         if fmt == "csv":
             ui.download.content(u.suggestions.to_csv(index=False), f"{self.camp.name}-unexplored.csv", "text/csv")
         else:
-            data = await run.io_bound(lambda: fig_bytes(vmaps.unexplored_mpl(u), fmt))
+            data = await run.io_bound(lambda: vmaps.figure_bytes(vmaps.unexplored_mpl(u), fmt))
             ui.download.content(data, f"{self.camp.name}-unexplored.{fmt}")
