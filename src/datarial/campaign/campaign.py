@@ -44,6 +44,7 @@ from datarial.optimize import (
     fit_surrogate,
     propose,
 )
+from datarial.optimize.diagnostics import LooDiagnostics, loo_diagnostics
 from datarial.optimize.maps import (
     ModelMap,
     UnexploredRegion,
@@ -643,6 +644,10 @@ class Campaign(EditingMixin):
                              + json.dumps([self.space.to_dict(), run_settings.to_dict(), seed],
                                           sort_keys=True, default=str).encode()).hexdigest()
         return _SURROGATES.get_or_fit(key, lambda: fit_surrogate(self.space, X, obs.values, run_settings, seed=seed))
+
+    def diagnose(self, settings: Mapping[str, Any] | None = None) -> LooDiagnostics:
+        """Leave-one-out check of the current model (see :mod:`datarial.optimize.diagnostics`)."""
+        return loo_diagnostics(self.surrogate(settings))
 
     def predict(self, points: Mapping[str, Iterable[Any]], surrogate: Surrogate | None = None) -> Prediction:
         """Predicted objective (mean, std, ±1σ band; objective units) at value columns."""

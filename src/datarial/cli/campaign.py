@@ -15,6 +15,7 @@ from datarial.cli.output import (
     console,
     fmt,
     print_batch,
+    print_diagnostics,
     print_status,
 )
 from datarial.io.tables import write_table
@@ -141,6 +142,29 @@ def export(campaign: str, out: Path, db: str | None) -> None:
     console.print(f"Wrote {len(frame)} measurements of '{c.name}' to {out}")
 
 
+@click.command("diagnose")
+@campaign_arg
+@click.option("--plot", type=PathType, default=None,
+              help="Figure to write (.png, .svg or .pdf; default CAMPAIGN-diagnostics.png).")
+@click.option("--out", type=PathType, default=None, help="Also write the per-condition table (.csv or .xlsx).")
+@db_option
+def diagnose(campaign: str, plot: Path | None, out: Path | None, db: str | None) -> None:
+    """Leave-one-out check of CAMPAIGN's model: predicted vs measured, R², calibration of σ."""
+    plot = plot or Path(f"{campaign}-diagnostics.png")
+    check_output_path(plot, (".png", ".svg", ".pdf"), "--plot")
+    check_output_path(out, (".csv", ".xlsx"), "--out")
+    c = _open(campaign, db)
+    d = c.diagnose()
+    print_diagnostics(c.space, d)
+    from datarial.viz.diagnostics import diagnostics_mpl
+
+    diagnostics_mpl(d, c.space.objective.label, log=c.space.objective.transform == "log").savefig(plot, dpi=150)
+    console.print(f"Wrote {plot}")
+    if out is not None:
+        write_table(d.frame(c.space), out)
+        console.print(f"Wrote {out}")
+
+
 @click.command("abandon")
 @campaign_arg
 @click.argument("proposal_ids", nargs=-1, required=True, type=int)
@@ -229,5 +253,5 @@ def demo(db: str, rounds: int, seed: int, workdir: Path, serve_after: bool, port
 
 
 def register(app: click.Group) -> None:
-    for command in (init, import_, propose, record, status, export, abandon, attach, derive, list_, demo):
+    for command in (init, import_, propose, record, status, diagnose, export, abandon, attach, derive, list_, demo):
         app.add_command(command)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -79,6 +80,28 @@ def print_status(st: CampaignStatus) -> None:
     console.print(t)
     if st.pending:
         console.print(proposals_table(space, st.pending, "Pending proposals"))
+
+
+def print_diagnostics(space: SearchSpace, d) -> None:
+    """Leave-one-out table (worst conditions first) and the summary numbers."""
+    obj = space.objective
+    unit = f" [{obj.unit}]" if obj.unit else ""
+    table = Table(title=f"Leave-one-out predictions of {obj.label} (largest |z| first)")
+    for col in ("conditions", "n", f"measured{unit}", f"predicted{unit}", f"σ [{d.std_unit}]" if d.std_unit else "σ", "z"):
+        table.add_column(col, justify="left" if col == "conditions" else "right")
+    cols = space.values_from_indices(space.indices_from_unit(d.X))
+    order = np.argsort(-np.abs(d.z))
+    for i in order[:15]:
+        cond = conditions_text(space, {n: cols[n][i] for n in space.names})
+        table.add_row(cond, str(d.n_replicates[i]), fmt(d.measured[i]), fmt(d.predicted[i]),
+                      fmt(d.predicted_std[i], 3), f"{d.z[i]:+.2f}")
+    if len(order) > 15:
+        table.caption = f"… and {len(order) - 15} more conditions (--out writes them all)"
+    console.print(table)
+    console.print(f"R² (leave-one-out, {d.model_space}): {d.r2:.3f}   RMSE: {fmt(d.rmse, 3)}   "
+                  f"within ±1σ: {100 * d.within_1sigma:.0f} % (68 % expected)   "
+                  f"within ±2σ: {100 * d.within_2sigma:.0f} % (95 % expected)")
+    console.print(d.verdict)
 
 
 def check_output_path(path: Path | None, suffixes: tuple[str, ...], option: str) -> None:

@@ -1,7 +1,14 @@
 """Bayesian-optimization engine: GP surrogate, acquisitions, grid-aware batch proposals."""
 
 from datarial.optimize.acquisition import acquisition_map, build_acquisition
-from datarial.optimize.engine import MAX_BATCH, Observations, Proposal, propose
+from datarial.optimize.engine import (
+    MAX_BATCH,
+    Observations,
+    PoolProposal,
+    Proposal,
+    propose,
+    propose_from_pool,
+)
 from datarial.optimize.settings import ACQUISITIONS, ModelSettings
 from datarial.optimize.surrogate import Prediction, Surrogate, SurrogateCache, fit_surrogate
 
@@ -11,6 +18,7 @@ __all__ = [
     "ModelSettings",
     "Observations",
     "Prediction",
+    "PoolProposal",
     "Proposal",
     "Surrogate",
     "SurrogateCache",
@@ -18,4 +26,5 @@ __all__ = [
     "build_acquisition",
     "fit_surrogate",
     "propose",
+    "propose_from_pool",
 ]

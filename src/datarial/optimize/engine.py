@@ -15,7 +15,7 @@ import numpy as np
 from datarial.errors import ProposalError
 from datarial.optimize.acquisition import check_acquisition
 from datarial.optimize.initial import initial_design
-from datarial.optimize.search import pick_batch
+from datarial.optimize.search import pick_batch, pick_from_pool
 from datarial.optimize.settings import ModelSettings
 from datarial.optimize.surrogate import Surrogate, fit_surrogate
 from datarial.space import SearchSpace
@@ -107,6 +107,49 @@ def propose(space: SearchSpace, observations: Observations, q: int = 5, acquisit
     pred = surrogate.predict(space.unit_from_indices(pick.indices))
     return Proposal(_conditions(space, pick.indices), pick.indices, "model", acquisition,
                     pick.acquisition_values, pred.mean, pred.std, settings, seed, surrogate)
+
+
+@dataclass(frozen=True)
+class PoolProposal:
+    """Rows of a candidate list picked for the next batch, with the model's expectations."""
+
+    rows: np.ndarray
+    method: str  # "model" or "random"
+    acquisition_values: np.ndarray
+    predicted_mean: np.ndarray
+    predicted_std: np.ndarray
+
+
+def propose_from_pool(space: SearchSpace, observations: Observations,
+                      candidates: Mapping[str, Sequence[Any]], q: int = 5, acquisition: str = "ei",
+                      settings: ModelSettings | None = None, seed: int | None = 0,
+                      available: np.ndarray | None = None,
+                      pending: Mapping[str, Sequence[Any]] | None = None) -> PoolProposal:
+    """Pick ``q`` rows of an explicit candidate list (value columns) instead of grid points.
+
+    ``available`` masks the rows that may be proposed (e.g. not yet measured);
+    with fewer than ``settings.min_observations`` distinct measured conditions
+    the rows are drawn at random (seeded).
+    """
+    settings = settings or ModelSettings()
+    acquisition = check_acquisition(acquisition)
+    if not isinstance(q, int) or isinstance(q, bool) or not 1 <= q <= MAX_BATCH:
+        raise ProposalError(f"batch size must be a whole number from 1 to {MAX_BATCH}, got {q!r}")
+    X_pool = space.to_unit(candidates)
+    ok = np.ones(len(X_pool), dtype=bool) if available is None else np.asarray(available, dtype=bool)
+    if int(ok.sum()) < q:
+        raise ProposalError(f"only {int(ok.sum())} candidates are left; asked for {q}")
+    if distinct_conditions(space, observations.columns) < settings.min_observations:
+        rows = np.random.default_rng(seed).choice(np.flatnonzero(ok), size=q, replace=False)
+        nan = np.full(q, np.nan)
+        return PoolProposal(rows, "random", nan, nan, nan.copy())
+    X = space.to_unit(observations.columns)
+    surrogate = fit_surrogate(space, X, observations.values, settings, seed=seed)
+    pend = space.to_unit(pending) if pending and len(next(iter(pending.values()), [])) else None
+    pick = pick_from_pool(surrogate, X_pool, q, acquisition, settings, available=ok,
+                          pending=pend, seed=seed)
+    pred = surrogate.predict(X_pool[pick.indices])
+    return PoolProposal(pick.indices, "model", pick.acquisition_values, pred.mean, pred.std)
 
 
 def _conditions(space: SearchSpace, idx: np.ndarray) -> list[dict[str, Any]]:

@@ -173,3 +173,36 @@ def pick_batch(space: SearchSpace, surrogate: Surrogate, q: int, acquisition: st
         taken.add(best_pt.astype(np.int64).tobytes())
         pending_unit = np.vstack([pending_unit, space.unit_from_indices(best_pt[None, :])])
     return BatchPick(indices=np.array(picks, dtype=np.int64), acquisition_values=np.array(values))
+
+
+def pick_from_pool(surrogate: Surrogate, X_pool: np.ndarray, q: int, acquisition: str,
+                   settings: ModelSettings, available: np.ndarray | None = None,
+                   pending: np.ndarray | None = None, seed: int | None = 0) -> BatchPick:
+    """Greedy batch of ``q`` rows of an explicit candidate set ``X_pool`` (n, d; model encoding).
+
+    For campaigns whose candidates are a fixed list (powder lots on the shelf,
+    the conditions of an existing data set) rather than a grid.  ``available``
+    masks the rows that may be picked; ``pending`` holds encoded conditions
+    already proposed.  Returns row numbers of ``X_pool`` as ``indices`` (q,).
+    """
+    X_pool = np.atleast_2d(np.asarray(X_pool, dtype=float))
+    ok = np.ones(len(X_pool), dtype=bool) if available is None else np.asarray(available, dtype=bool).copy()
+    if int(ok.sum()) < q:
+        raise ProposalError(f"only {int(ok.sum())} candidates are left; asked for {q}")
+    pending_unit = (np.atleast_2d(pending) if pending is not None and len(pending)
+                    else np.empty((0, X_pool.shape[1])))
+    picks, values = [], []
+    for _ in range(q):
+        acqf = build_acquisition(surrogate, acquisition, settings,
+                                 X_pending=pending_unit if len(pending_unit) else None, seed=seed)
+        scores = np.full(len(X_pool), -np.inf)
+        scores[ok] = acqf(X_pool[ok])
+        scores[np.isnan(scores)] = -np.inf
+        if not np.isfinite(scores).any():  # every score failed: fall back to the posterior mean
+            scores[ok] = surrogate.posterior_mean_std(X_pool[ok])[0]
+        best = int(np.argmax(scores))
+        picks.append(best)
+        values.append(float(scores[best]))
+        ok[best] = False
+        pending_unit = np.vstack([pending_unit, X_pool[best][None, :]])
+    return BatchPick(indices=np.array(picks, dtype=np.int64), acquisition_values=np.array(values))

@@ -101,6 +101,16 @@ class Featurizer:
             out[rows, col + np.rint(X[:, j]).astype(np.int64)] = 1.0
         return torch.as_tensor(out, dtype=DTYPE)
 
+    def decode(self, F: np.ndarray) -> np.ndarray:
+        """GP features (n, width) → model encoding (n, d): inverse of calling the featurizer."""
+        F = np.atleast_2d(np.asarray(F, dtype=float))
+        X = np.empty((len(F), len(self.columns)))
+        for j, col in self.numeric:
+            X[:, j] = F[:, col]
+        for j, col, levels in self.categorical:
+            X[:, j] = np.argmax(F[:, col : col + levels], axis=1)
+        return X
+
 
 def _group_rows(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unique rows of ``X`` and, for every row, the index of its unique row."""

@@ -136,6 +136,25 @@ def history_maps(request: Request, name: str, axes: str = AXES, fixed: str | Non
     return {"rounds": [{"round": r, "map": map_json(m) if m is not None else None} for r, m in maps]}
 
 
+@router.get("/campaigns/{name}/diagnostics",
+            summary="Leave-one-out check of the model: predicted vs measured, R², calibration (JSON, CSV, PNG, SVG)")
+def diagnostics(request: Request, name: str, format: Format = "json", _: Principal = Depends(reader)) -> Any:
+    from datarial.viz.diagnostics import diagnostics_mpl
+
+    camp = campaign_of(request, name)
+    d = camp.diagnose()
+    obj = camp.space.objective
+    if format in ("png", "svg"):
+        return figure_response(diagnostics_mpl(d, obj.label, log=obj.transform == "log"), format,
+                               f"{camp.name}-diagnostics")
+    frame = d.frame(camp.space)
+    if format == "csv":
+        return csv_response(frame, f"{camp.name}-diagnostics.csv")
+    return plain({"objective": obj.label, "unit": obj.unit, "std_unit": d.std_unit, "summary": d.summary(),
+                  "calibration": {"nominal": d.levels, "observed": d.coverage},
+                  "conditions": frame.to_dict(orient="records")})
+
+
 @router.get("/campaigns/{name}/unexplored",
             summary="Where no data and high uncertainty remain, with suggested points (JSON, CSV, PNG, SVG)")
 def unexplored(request: Request, name: str, axes: str = AXES, fixed: str | None = FIXED,

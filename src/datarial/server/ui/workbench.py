@@ -52,6 +52,7 @@ class Workbench:
                 t_maps = ui.tab("Maps").props("data-test=tab-maps")
                 t_hist = ui.tab("History").props("data-test=tab-history")
                 t_unex = ui.tab("Unexplored regions").props("data-test=tab-unexplored")
+                t_diag = ui.tab("Model check").props("data-test=tab-diagnostics")
             with ui.tab_panels(tabs, value=t_data).classes("w-full"):
                 with ui.tab_panel(t_data):
                     self.data_panel()
@@ -63,6 +64,8 @@ class Workbench:
                     self.history_panel()
                 with ui.tab_panel(t_unex):
                     self.unexplored_panel()
+                with ui.tab_panel(t_diag):
+                    self.diagnostics_panel()
         await self.reload()
 
     async def reload(self) -> None:
@@ -641,3 +644,53 @@ class Workbench:
         else:
             data = await run.io_bound(lambda: vmaps.figure_bytes(vmaps.unexplored_mpl(u), fmt))
             ui.download.content(data, f"{self.camp.name}-unexplored.{fmt}")
+
+    # ---------------------------------------------------------------- diagnostics
+    def diagnostics_panel(self) -> None:
+        ui.label("Leave-one-out check: every measured condition predicted by the model fitted to the others. "
+                 "Points near the diagonal and about 68 % of them inside ±1σ mean the maps can be trusted.")
+        with ui.row().classes("items-center"):
+            ui.button("Check the model", icon="fact_check", on_click=self.show_diagnostics) \
+                .props("color=primary data-test=show-diagnostics")
+            self.diag_spinner = ui.spinner(size="lg")
+            self.diag_spinner.visible = False
+            ui.button("PNG", on_click=lambda: self.export_diagnostics("png")).props("flat")
+            ui.button("SVG", on_click=lambda: self.export_diagnostics("svg")).props("flat")
+            ui.button("table CSV", on_click=lambda: self.export_diagnostics("csv")).props("flat")
+        self.diag_box = ui.column().classes("w-full")
+
+    async def show_diagnostics(self) -> None:
+        from datarial.viz.diagnostics import diagnostics_figure
+
+        self.diag_spinner.visible = True
+        try:
+            d = await call(self.camp.diagnose)
+        finally:
+            self.diag_spinner.visible = False
+        if d is None:
+            return
+        self.last_diagnostics = d
+        self.diag_box.clear()
+        with self.diag_box:
+            ui.label(d.verdict).classes("text-subtitle1").props("data-test=diagnostics-verdict")
+            ui.label(f"R² {d.r2:.3f} ({d.model_space}) · RMSE {d.rmse:.4g} · "
+                     f"within ±1σ {100 * d.within_1sigma:.0f} % (68 % expected) · "
+                     f"within ±2σ {100 * d.within_2sigma:.0f} % (95 % expected)")
+            fig = diagnostics_figure(d, self.obj.label, log=self.obj.transform == "log")
+            ui.plotly(fig).classes("w-full").props("data-test=diagnostics-plot")
+            frame = d.frame(self.space).round(4)
+            ui.table.from_pandas(frame).classes("w-full").props("data-test=diagnostics-table")
+
+    async def export_diagnostics(self, fmt: str) -> None:
+        d = getattr(self, "last_diagnostics", None)
+        if d is None:
+            ui.notify("check the model first", type="warning")
+            return
+        if fmt == "csv":
+            ui.download.content(d.frame(self.space).to_csv(index=False), f"{self.camp.name}-diagnostics.csv", "text/csv")
+            return
+        from datarial.viz.diagnostics import diagnostics_mpl
+
+        fig = diagnostics_mpl(d, self.obj.label, log=self.obj.transform == "log")
+        data = await run.io_bound(vmaps.figure_bytes, fig, fmt)
+        ui.download.content(data, f"{self.camp.name}-diagnostics.{fmt}")
