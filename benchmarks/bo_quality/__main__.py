@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from benchmarks.bo_quality import report
-from benchmarks.bo_quality.methods import METHODS
+from benchmarks.bo_quality.methods import METHODS, make_method
 from benchmarks.bo_quality.problems import OLYMPUS_DATASETS, box_problems, load_problem
 from benchmarks.bo_quality.run import BATCH, N_INITIAL, run_all, save_runs
 
@@ -27,17 +27,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bo_quality", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="reduced set (under 10 minutes)")
-    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated: " + ",".join(METHODS))
+    ap.add_argument("--methods", default=",".join(METHODS), help="semicolon-separated: " + ",".join(METHODS) + "; datarial:key=value,... for engine variants")
     ap.add_argument("--problems", default=None, help="comma-separated data sets / synthetic problems")
     ap.add_argument("--seeds", type=int, default=None, help="seeds per method and problem (default 10; quick 3)")
     ap.add_argument("--budget", type=int, default=50, help="evaluations per run (default 50)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default bo_quality[_quick])")
     args = ap.parse_args(argv)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    sep = ";" if ";" in args.methods or ":" in args.methods else ","
+    methods = [m.strip() for m in args.methods.split(sep) if m.strip()]
     for m in methods:
-        if m not in METHODS:
-            ap.error(f"--methods: unknown method {m!r} (known: {', '.join(METHODS)})")
+        try:
+            make_method(m)
+        except ValueError as exc:
+            ap.error(f"--methods: {exc}")
     if args.problems:
         problems = [p.strip() for p in args.problems.split(",") if p.strip()]
     else:

@@ -303,3 +303,25 @@ class OptunaTPE(Method):
 
 METHODS: dict[str, type[Method]] = {m.name: m for m in
                                     (RandomSearch, Datarial, BoxviaEngine, BayBE, BoTorchQLogNEI, OptunaTPE)}
+
+
+def make_method(spec: str) -> Method:
+    """A method from its name, or ``datarial:key=value,...`` for engine variants (ablations),
+    e.g. ``datarial:acquisition=qlognei`` or ``datarial:replicates=mean,xi=0.01``."""
+    name, _, opts = spec.partition(":")
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r} (known: {', '.join(METHODS)})")
+    if not opts:
+        return METHODS[name]()
+    if name != "datarial":
+        raise ValueError(f"only datarial takes options, got {spec!r}")
+    kwargs: dict = {}
+    for item in opts.split(","):
+        key, _, value = item.partition("=")
+        try:
+            kwargs[key] = int(value) if value.isdigit() else float(value)
+        except ValueError:
+            kwargs[key] = value
+    m = Datarial(**kwargs)
+    m.name = m.label = spec
+    return m

@@ -56,7 +56,7 @@ def markdown(runs: list[dict], meta: dict) -> str:
               "|---|---:|---:|---:|"]
     for m in methods:
         v = s[m]
-        lines.append(f"| {METHODS[m].label} | {v['median_ef50']:.2f} | {v['median_ef50'] / ref:.2f} | "
+        lines.append(f"| {METHODS[m].label if m in METHODS else m} | {v['median_ef50']:.2f} | {v['median_ef50'] / ref:.2f} | "
                      f"{v['median_ask_s']:.3f} |")
     pools = sorted({p for (p, m), rs in g.items() if "ef_10" in rs[0]["metrics"]})
     if pools:

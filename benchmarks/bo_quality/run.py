@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.bo_quality.methods import METHODS
+from benchmarks.bo_quality.methods import make_method
 from benchmarks.bo_quality.metrics import run_metrics
 from benchmarks.bo_quality.problems import load_problem
 
@@ -34,7 +34,7 @@ def run_one(method_name: str, problem_name, seed: int, budget: int = 50) -> dict
     torch.set_num_threads(1)
     problem = load_problem(problem_name) if isinstance(problem_name, str) else problem_name
     problem_name = problem.name
-    method = METHODS[method_name]()
+    method = make_method(method_name)
     method.prepare()
     noise_rng = np.random.default_rng(20_000 + seed)
     record: dict = {"method": method_name, "problem": problem_name, "seed": seed, "ask_seconds": []}

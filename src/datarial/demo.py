@@ -90,7 +90,7 @@ def run_demo(db: str | Path = "datarial-demo.db", rounds: int = 3, batch_size: i
     echo(f"Round 1: imported {report.experiments} researcher experiments ({report.measurements} measurements) from {first}")
 
     for _ in range(rounds):
-        batch = campaign.propose(batch_size, "ei", seed=seed, by="demo")
+        batch = campaign.propose(batch_size, seed=seed, by="demo")
         frame = campaign.proposals_frame(batch.proposals)
         out = workdir / f"round-{batch.round}-proposals.csv"
         write_table(frame, out)

@@ -340,7 +340,7 @@ class Campaign(EditingMixin):
             .order_by(ProposalRow.id)
         ).all())
 
-    def propose(self, batch_size: int = 5, acquisition: str = "ei", *, seed: int | None = None,
+    def propose(self, batch_size: int = 5, acquisition: str | None = None, *, seed: int | None = None,
                 remeasure: bool = False, by: str = "", settings: Mapping[str, Any] | None = None) -> ProposalBatch:
         """Propose and store the next batch (a new round).
 

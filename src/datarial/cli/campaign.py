@@ -78,7 +78,8 @@ def import_(campaign: str, file: Path, db: str | None, by: str | None) -> None:
 @click.command("propose")
 @campaign_arg
 @click.option("--batch", "-q", default=5, show_default=True, type=click.IntRange(1, MAX_BATCH), help="Number of proposals.")
-@click.option("--acq", default="ei", show_default=True, type=click.Choice(ACQUISITIONS, case_sensitive=False), help="Acquisition function.")
+@click.option("--acq", default=None, type=click.Choice(ACQUISITIONS, case_sensitive=False),
+              help="Acquisition function (default: the campaign's setting, ucb unless changed).")
 @click.option("--seed", type=int, default=None, help="Random seed (reproducible proposals).")
 @click.option("--out", type=PathType, default=None, help="Write the proposals (CSV/Excel) to fill in and 'record'.")
 @click.option("--beta", type=click.FloatRange(min=0), default=None, help="UCB weight (campaign default 2).")
@@ -93,7 +94,7 @@ def propose(campaign: str, batch: int, acq: str, seed: int | None, out: Path | N
         check_output_path(out, (".csv", ".xlsx"), "--out")
     c = _open(campaign, db)
     overrides = {k: v for k, v in {"beta": beta, "xi": xi}.items() if v is not None}
-    result = c.propose(batch, acq.lower(), seed=seed, remeasure=remeasure, by=_who(by), settings=overrides)
+    result = c.propose(batch, acq.lower() if acq else None, seed=seed, remeasure=remeasure, by=_who(by), settings=overrides)
     print_batch(c.space, result)
     if out is not None:
         write_table(c.proposals_frame(result.proposals), out)

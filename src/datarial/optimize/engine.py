@@ -76,7 +76,7 @@ def distinct_conditions(space: SearchSpace, columns: Mapping[str, Sequence[Any]]
     return len(np.unique(np.round(space.to_unit(columns), 12), axis=0))
 
 
-def propose(space: SearchSpace, observations: Observations, q: int = 5, acquisition: str = "ei",
+def propose(space: SearchSpace, observations: Observations, q: int = 5, acquisition: str | None = None,
             settings: ModelSettings | None = None, seed: int | None = 0,
             pending: Mapping[str, Sequence[Any]] | None = None, remeasure: bool = False) -> Proposal:
     """Propose ``q`` new conditions.
@@ -86,7 +86,7 @@ def propose(space: SearchSpace, observations: Observations, q: int = 5, acquisit
     maximised over the grid (see :mod:`datarial.optimize.search`).
     """
     settings = settings or ModelSettings()
-    acquisition = check_acquisition(acquisition)
+    acquisition = check_acquisition(acquisition or settings.acquisition)
     if not isinstance(q, int) or isinstance(q, bool) or not 1 <= q <= MAX_BATCH:
         raise ProposalError(f"batch size must be a whole number from 1 to {MAX_BATCH}, got {q!r}")
     pending_idx = (on_grid_indices(space, pending) if pending and len(next(iter(pending.values()), []))
@@ -121,7 +121,7 @@ class PoolProposal:
 
 
 def propose_from_pool(space: SearchSpace, observations: Observations,
-                      candidates: Mapping[str, Sequence[Any]], q: int = 5, acquisition: str = "ei",
+                      candidates: Mapping[str, Sequence[Any]], q: int = 5, acquisition: str | None = None,
                       settings: ModelSettings | None = None, seed: int | None = 0,
                       available: np.ndarray | None = None,
                       pending: Mapping[str, Sequence[Any]] | None = None) -> PoolProposal:
@@ -132,7 +132,7 @@ def propose_from_pool(space: SearchSpace, observations: Observations,
     the rows are drawn at random (seeded).
     """
     settings = settings or ModelSettings()
-    acquisition = check_acquisition(acquisition)
+    acquisition = check_acquisition(acquisition or settings.acquisition)
     if not isinstance(q, int) or isinstance(q, bool) or not 1 <= q <= MAX_BATCH:
         raise ProposalError(f"batch size must be a whole number from 1 to {MAX_BATCH}, got {q!r}")
     X_pool = space.to_unit(candidates)

@@ -24,10 +24,18 @@ class ModelSettings:
     replicates:
         ``each`` — every replicate is a training row; ``mean`` — one row per
         condition, the mean with its standard error (pooled replicate variance / n).
+    acquisition:
+        the campaign's default acquisition for proposals: ``ucb`` (default; the
+        most reliable for batches in ``benchmarks/bo_quality``), ``ei``, ``pi``
+        or ``qlognei``.
     beta:
         UCB weight (mean + sqrt(beta)·std, in standardised units).
     xi:
         EI/PI exploration: improvement counted above best + xi (standardised units).
+    incumbent:
+        the "best so far" that EI/PI improve on: ``mean`` — the largest posterior
+        mean at a measured condition (plug-in EI; robust to noise, default), or
+        ``observed`` — the largest measured replicate mean (biased upwards by noise).
     min_observations:
         below this many distinct measured conditions an initial design is proposed.
     initial_design:
@@ -35,10 +43,12 @@ class ModelSettings:
     """
 
     kernel: Literal["matern52", "rbf"] = "matern52"
+    acquisition: Acquisition = "ucb"
     noise: Literal["learned", "none"] = "learned"
     replicates: Literal["each", "mean"] = "each"
     beta: float = 2.0
     xi: float = 0.0
+    incumbent: Literal["mean", "observed"] = "mean"
     min_observations: int = 3
     initial_design: Literal["sobol", "corners"] = "sobol"
     mc_samples: int = 256
@@ -63,6 +73,8 @@ class ModelSettings:
             "noise": ("learned", "none"),
             "replicates": ("each", "mean"),
             "initial_design": ("sobol", "corners"),
+            "incumbent": ("mean", "observed"),
+            "acquisition": ACQUISITIONS,
         }
         for key, allowed in choices.items():
             if key in data and data[key] not in allowed:

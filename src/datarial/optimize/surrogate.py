@@ -137,7 +137,17 @@ class Surrogate:
         self.settings = settings
         self.X_conditions = X_conditions  # distinct measured conditions (model encoding)
         self.y_condition_means = y_condition_means  # their replicate means, model space
-        self.best_f = float(np.max(y_condition_means))  # incumbent for EI/PI, model space
+        self.best_observed = float(np.max(y_condition_means))  # model space
+        self._best_mean: float | None = None
+
+    @property
+    def best_f(self) -> float:
+        """Incumbent for EI/PI in model space, per ``settings.incumbent``."""
+        if self.settings.incumbent == "observed":
+            return self.best_observed
+        if self._best_mean is None:
+            self._best_mean = float(np.max(self.posterior_mean_std(self.X_conditions)[0]))
+        return self._best_mean
 
     @property
     def train_inputs(self) -> torch.Tensor:

@@ -49,7 +49,7 @@ class MeasurementEdit(Strict):
 
 class ProposeIn(Strict):
     batch_size: int = Field(5, ge=1, le=20, description="proposals in the batch (1-20)")
-    acquisition: Literal["ei", "ucb", "pi", "qlognei"] = "ei"
+    acquisition: Literal["ei", "ucb", "pi", "qlognei"] | None = None  # None: the campaign's setting
     beta: float | None = Field(None, ge=0, description="UCB weight (exploration)")
     xi: float | None = Field(None, ge=0, description="EI/PI exploration margin (standardised units)")
     seed: int | None = Field(None, ge=0, lt=2**31 - 1)

@@ -38,7 +38,7 @@ class Workbench:
         numeric = [p.name for p in self.space.parameters if p.is_numeric]
         self.view: dict[str, Any] = {
             "axes": (numeric or self.space.names)[:2] if self.space.dim >= 2 else self.space.names[:1],
-            "fixed": {}, "acquisition": "ei", "resolution": None, "surface": False, "per_category": False,
+            "fixed": {}, "acquisition": camp.settings.acquisition, "resolution": None, "surface": False, "per_category": False,
             "volume": "mean",
         }
 
@@ -349,7 +349,7 @@ class Workbench:
             with ui.row().classes("items-end"):
                 self.batch = ui.number("batch size", value=5, min=1, max=20, step=1, format="%d") \
                     .props("data-test=batch-size").classes("w-28")
-                self.acq = ui.select(ACQUISITIONS, value="ei", label="acquisition").props("data-test=acquisition") \
+                self.acq = ui.select(ACQUISITIONS, value=self.camp.settings.acquisition, label="acquisition").props("data-test=acquisition") \
                     .classes("w-72")
                 self.explore = ui.number("exploration (UCB beta)", value=self.camp.settings.beta, min=0, step=0.5) \
                     .classes("w-48").tooltip("UCB: weight of the uncertainty; EI/PI: margin above the best (standardised)")
