@@ -12,6 +12,7 @@ import click
 
 from datarial.cli import campaign as campaign_commands
 from datarial.cli import magnet as magnet_commands
+from datarial.cli import micro as micro_commands
 from datarial.cli import server as server_commands
 from datarial.errors import DatarialError
 
@@ -24,6 +25,7 @@ def app() -> None:
 
 campaign_commands.register(app)
 magnet_commands.register(app)
+micro_commands.register(app)
 server_commands.register(app)
 
 

@@ -1,0 +1,213 @@
+"""3D quantification of labelled volumes, in physical units.
+
+Conventions (stated on every output):
+
+* **local thickness** of a phase at a voxel = the *diameter* of the largest
+  sphere that fits inside the phase and contains the voxel (Hildebrand &
+  Rüegsegger 1997).  Computed from the Euclidean distance transform (``edt``,
+  anisotropic voxels allowed): for sphere radii r from large to small, the
+  centres with distance ≥ r are dilated by r (a second distance transform,
+  cropped to the centres' bounding box); a voxel takes the largest r that
+  covers it.  Radii are binned (``bins``, default 25 as in PoreSpy), so
+  thickness is resolved to one bin width.
+* **open pores** are pore voxels connected (face connectivity) to the
+  boundary of the imaged volume (the sample surface); the rest are closed.
+* **surface area** by marching cubes on the mask, lightly smoothed (σ = 0.75
+  voxel): spheres of radius 8–20 voxels come out within 1 % of 4πr², radius
+  4 about 8 % low (unsmoothed marching cubes overestimates by ~4 %).
+* **void length**: total length of the pore skeleton (3D thinning), counting
+  each 26-neighbour link once at its physical length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from datarial.errors import DatarialError
+from datarial.micro import need
+
+UM = 1e-6
+FACE = ndimage.generate_binary_structure(3, 1)
+
+
+def _edt(mask: np.ndarray, voxel: tuple[float, float, float], threads: int = 0) -> np.ndarray:
+    edt = need("edt")
+    return edt.edt(np.ascontiguousarray(mask, dtype=np.uint8), anisotropy=tuple(float(v) for v in voxel),
+                   black_border=False, parallel=threads or 0)
+
+
+def local_thickness(mask: np.ndarray, voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0),
+                    bins: int = 25, threads: int = 0, progress=None) -> np.ndarray:
+    """Local thickness (sphere *diameter*, in the units of ``voxel_size``) of the True voxels; 0 elsewhere."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 3:
+        raise DatarialError(f"local thickness needs a 3D mask, got shape {mask.shape}")
+    out = np.zeros(mask.shape, dtype=np.float32)
+    if not mask.any():
+        return out
+    voxel = tuple(float(v) for v in voxel_size)
+    dt = _edt(mask, voxel, threads)
+    rmax, rmin = float(dt.max()), min(voxel)
+    radii = np.linspace(rmax, rmin, max(2, int(bins))) if rmax > rmin else np.array([rmax])
+    todo = mask.copy()
+    step = np.asarray(voxel)
+    for k, r in enumerate(radii):
+        centres = dt >= r - 1e-9
+        if not centres.any():
+            continue
+        # Crop to the centres' bounding box grown by r: large spheres are few.
+        idx = np.argwhere(centres)
+        pad = np.ceil(r / step).astype(int) + 1
+        lo = np.maximum(idx.min(0) - pad, 0)
+        hi = np.minimum(idx.max(0) + pad + 1, mask.shape)
+        box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        dist = _edt(~centres[box], voxel, threads)  # distance to the nearest centre
+        covered = (dist <= r + 1e-9) & todo[box]
+        out[box][covered] = 2.0 * r
+        todo[box][covered] = False
+        if progress is not None:
+            progress(k + 1, len(radii))
+        if not todo.any():
+            break
+    # Voxels never reached (thinner than the smallest bin) take their own diameter.
+    rest = todo & mask
+    out[rest] = 2.0 * dt[rest]
+    return out
+
+
+def open_pores(pore: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Mask of pore voxels connected to the volume boundary, and counts of (open, closed) pores."""
+    pore = np.asarray(pore, dtype=bool)
+    labels, n = ndimage.label(pore, structure=FACE)
+    if n == 0:
+        return np.zeros_like(pore), 0, 0
+    border = np.zeros_like(pore)
+    border[[0, -1], :, :] = border[:, [0, -1], :] = border[:, :, [0, -1]] = True
+    touching = np.unique(labels[border & pore])
+    touching = touching[touching > 0]
+    open_mask = np.isin(labels, touching)
+    return open_mask, len(touching), n - len(touching)
+
+
+def component_sizes(mask: np.ndarray, voxel_size) -> np.ndarray:
+    """Equivalent-sphere diameters (units of ``voxel_size``) of the face-connected components."""
+    labels, n = ndimage.label(np.asarray(mask, dtype=bool), structure=FACE)
+    if n == 0:
+        return np.empty(0)
+    counts = np.bincount(labels.ravel())[1:]
+    vol = counts * float(np.prod(voxel_size))
+    return (6.0 * vol / np.pi) ** (1.0 / 3.0)
+
+
+def surface_area(mask: np.ndarray, voxel_size=(1.0, 1.0, 1.0), smooth: float = 0.75) -> float:
+    """Area of the mask's boundary (marching cubes), in the squared units of ``voxel_size``."""
+    measure = need("skimage.measure")
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any() or mask.all():
+        return 0.0
+    f = np.pad(mask.astype(np.float32), 1)
+    if smooth > 0:
+        f = ndimage.gaussian_filter(f, smooth)
+    verts, faces, _, _ = measure.marching_cubes(f, level=0.5, spacing=tuple(float(v) for v in voxel_size))
+    return float(measure.mesh_surface_area(verts, faces))
+
+
+def skeleton_length(mask: np.ndarray, voxel_size=(1.0, 1.0, 1.0)) -> float:
+    """Total length of the 3D skeleton of ``mask`` (units of ``voxel_size``)."""
+    morphology = need("skimage.morphology")
+    sk = morphology.skeletonize(np.asarray(mask, dtype=bool))
+    if not sk.any():
+        return 0.0
+    v = np.asarray(voxel_size, dtype=float)
+    total = 0.0
+    # 13 of the 26 neighbour offsets: each link once.
+    offsets = [(dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+               if (dz, dy, dx) > (0, 0, 0)]
+    for off in offsets:
+        a = sk[tuple(slice(max(0, -o), sk.shape[i] - max(0, o)) for i, o in enumerate(off))]
+        b = sk[tuple(slice(max(0, o), sk.shape[i] - max(0, -o) if -o > 0 else sk.shape[i]) for i, o in enumerate(off))]
+        total += np.count_nonzero(a & b) * float(np.sqrt(np.sum((np.asarray(off) * v) ** 2)))
+    return total
+
+
+@dataclass
+class Quantification:
+    """Measures of one labelled volume: ``rows`` are (measure, value, unit)."""
+
+    rows: list[tuple[str, float, str]]
+    thickness: np.ndarray | None = field(default=None, repr=False)  # local thickness map of the phase, µm
+    pore_diameters: np.ndarray | None = field(default=None, repr=False)  # equivalent-sphere, µm
+
+    def frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=["measure", "value", "unit"])
+
+    def value(self, measure: str) -> float:
+        for name, v, _ in self.rows:
+            if name == measure:
+                return v
+        raise KeyError(measure)
+
+
+def quantify(labels: np.ndarray, voxel_size: tuple[float, float, float], phase: int = 1, pore: int = 0,
+             bins: int = 25, skeleton: bool = True, progress=None) -> Quantification:
+    """Volume fractions, porosity and its connectivity, local thickness, pore surface and void length.
+
+    ``labels``: integer volume (z, y, x); ``voxel_size`` (z, y, x) in metres.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 3:
+        raise DatarialError(f"quantify needs a 3D labelled volume, got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(np.equal(np.mod(labels, 1), 0)):
+            raise DatarialError("the labelled volume must hold whole-number labels (0 = pore, 1 = phase, …)")
+        labels = labels.astype(np.int64)
+    present = np.unique(labels)
+    if phase not in present:
+        raise DatarialError(f"--phase {phase}: no voxel has that label (labels present: {', '.join(map(str, present))})")
+    vox_um = tuple(v / UM for v in voxel_size)
+    n = labels.size
+    total_um3 = n * float(np.prod(vox_um))
+    rows: list[tuple[str, float, str]] = [
+        ("voxels", float(n), "count"),
+        ("voxel size z, y, x", float("nan"), " × ".join(f"{v:g}" for v in vox_um) + " µm"),
+        ("sample volume", total_um3, "µm³"),
+    ]
+    for lab in present:
+        name = "pore" if lab == pore else ("phase" if lab == phase else f"label {lab}")
+        rows.append((f"volume fraction {name} (label {lab})", float(np.mean(labels == lab)), "1"))
+    pore_mask = labels == pore
+    phase_mask = labels == phase
+    opened, n_open, n_closed = open_pores(pore_mask)
+    n_pore = int(pore_mask.sum())
+    rows += [
+        ("porosity", n_pore / n, "1"),
+        ("open-pore fraction of pore volume", (int(opened.sum()) / n_pore) if n_pore else float("nan"), "1"),
+        ("open porosity", int(opened.sum()) / n, "1"),
+        ("closed porosity", (n_pore - int(opened.sum())) / n, "1"),
+        ("open pores", float(n_open), "count"),
+        ("closed pores", float(n_closed), "count"),
+    ]
+    diam = component_sizes(pore_mask, vox_um)
+    if len(diam):
+        rows.append(("pore equivalent diameter, median", float(np.median(diam)), "µm"))
+    thickness = local_thickness(phase_mask, vox_um, bins=bins, progress=progress)
+    vals = thickness[phase_mask]
+    rows += [
+        ("phase local thickness (sphere diameter), mean", float(vals.mean()) if len(vals) else float("nan"), "µm"),
+        ("phase local thickness, median", float(np.median(vals)) if len(vals) else float("nan"), "µm"),
+        ("phase local thickness, 90th percentile", float(np.percentile(vals, 90)) if len(vals) else float("nan"), "µm"),
+    ]
+    if n_pore:
+        area = surface_area(pore_mask, vox_um)
+        rows += [("pore surface area", area, "µm²"),
+                 ("pore surface area per volume", area / total_um3, "1/µm")]
+        if skeleton:
+            length = skeleton_length(pore_mask, vox_um)
+            rows += [("void length (pore skeleton)", length, "µm"),
+                     ("void length per volume", length / total_um3, "1/µm²")]
+    return Quantification(rows, thickness, diam)
