@@ -77,12 +77,12 @@ class RandomSearch(Method):
 
 
 class Datarial(Method):
-    """datarial's engine with its defaults (``ei``, ARD Matérn-5/2, learned noise)."""
+    """datarial's engine with its defaults (the campaign default acquisition ``ucb``, ARD Matérn-5/2, learned noise)."""
 
     name, label = "datarial", "datarial (defaults)"
     requires = ("datarial.optimize",)
 
-    def __init__(self, acquisition: str = "ei", **settings) -> None:
+    def __init__(self, acquisition: str | None = None, **settings) -> None:
         self.acquisition, self.settings = acquisition, settings
 
     def _space(self, problem: Problem):
