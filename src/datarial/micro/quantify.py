@@ -128,7 +128,7 @@ def skeleton_length(mask: np.ndarray, voxel_size=(1.0, 1.0, 1.0)) -> float:
                if (dz, dy, dx) > (0, 0, 0)]
     for off in offsets:
         a = sk[tuple(slice(max(0, -o), sk.shape[i] - max(0, o)) for i, o in enumerate(off))]
-        b = sk[tuple(slice(max(0, o), sk.shape[i] - max(0, -o) if -o > 0 else sk.shape[i]) for i, o in enumerate(off))]
+        b = sk[tuple(slice(max(0, o), sk.shape[i] - max(0, -o)) for i, o in enumerate(off))]
         total += np.count_nonzero(a & b) * float(np.sqrt(np.sum((np.asarray(off) * v) ** 2)))
     return total
 
