@@ -89,7 +89,7 @@ def print_diagnostics(space: SearchSpace, d) -> None:
     table = Table(title=f"Leave-one-out predictions of {obj.label} (largest |z| first)")
     for col in ("conditions", "n", f"measured{unit}", f"predicted{unit}", f"σ [{d.std_unit}]" if d.std_unit else "σ", "z"):
         table.add_column(col, justify="left" if col == "conditions" else "right")
-    cols = space.values_from_indices(space.indices_from_unit(d.X))
+    cols = d.conditions(space)
     order = np.argsort(-np.abs(d.z))
     for i in order[:15]:
         cond = conditions_text(space, {n: cols[n][i] for n in space.names})

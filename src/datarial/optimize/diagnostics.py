@@ -78,11 +78,15 @@ class LooDiagnostics:
                "over-confident (errors larger than its σ)" if w < 0.5 else "under-confident (σ too wide)")
         return f"{fit} predictions (LOO R² {self.r2:.2f}); uncertainty {cal}: {100 * w:.0f} % within ±1σ (68 % expected)"
 
+    def conditions(self, space) -> dict[str, np.ndarray]:
+        """The conditions as value columns in the parameters' units."""
+        return space.values_from_indices(space.indices_from_unit(self.X))
+
     def frame(self, space):
         """One row per condition: conditions in their units, measured vs predicted with units."""
         import pandas as pd
 
-        cols = space.values_from_indices(space.indices_from_unit(self.X))
+        cols = self.conditions(space)
         obj = space.objective
         unit = f" [{obj.unit}]" if obj.unit else ""
         df = pd.DataFrame({f"{p.name} [{p.unit}]" if p.unit else p.name: cols[p.name] for p in space.parameters})
