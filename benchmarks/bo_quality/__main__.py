@@ -33,6 +33,7 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=int, default=50, help="evaluations per run (default 50)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default bo_quality[_quick])")
+    ap.add_argument("--fresh", action="store_true", help="ignore finished runs in the checkpoint file (default: resume)")
     args = ap.parse_args(argv)
     sep = ";" if ";" in args.methods or ":" in args.methods else ","
     methods = [m.strip() for m in args.methods.split(sep) if m.strip()]
@@ -49,7 +50,10 @@ def main(argv=None) -> int:
     seeds = list(range(args.seeds if args.seeds else (3 if args.quick else 10)))
     stem = args.out or ("bo_quality_quick" if args.quick else "bo_quality")
     t0 = time.perf_counter()
-    runs = run_all(methods, problems, seeds, args.budget, args.workers)
+    checkpoint = RESULTS / f"{stem}.partial.jsonl"
+    if args.fresh:
+        checkpoint.unlink(missing_ok=True)
+    runs = run_all(methods, problems, seeds, args.budget, args.workers, checkpoint=checkpoint)
     meta = {"mode": "quick" if args.quick else "full", "command": "python -m benchmarks.bo_quality " + " ".join(argv if argv is not None else sys.argv[1:]),
             "seeds": len(seeds), "initial": N_INITIAL, "batch": BATCH, "budget": args.budget,
             "workers": args.workers, "wall_s": time.perf_counter() - t0,
@@ -60,6 +64,7 @@ def main(argv=None) -> int:
     text = report.markdown(runs, meta)
     (RESULTS / f"{stem}.md").write_text(text)
     figs = report.plots(runs, RESULTS, stem)
+    checkpoint.unlink(missing_ok=True)
     print(text)
     print("wrote", RESULTS / f"{stem}.json", RESULTS / f"{stem}.md", *figs)
     return 0

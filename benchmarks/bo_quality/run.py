@@ -78,29 +78,63 @@ def _safe(args):
                 "traceback": traceback.format_exc()}
 
 
-def run_all(methods, problems, seeds, budget: int, workers: int, progress=True) -> list[dict]:
+def _done_runs(checkpoint: Path | None, budget: int) -> dict[tuple, dict]:
+    """Finished runs from a checkpoint file (one JSON object per line); errors are retried."""
+    done: dict[tuple, dict] = {}
+    if checkpoint is None or not checkpoint.exists():
+        return done
+    for line in checkpoint.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a killed run
+            continue
+        if "error" not in r and r.get("budget", budget) == budget:
+            done[(r["method"], r["problem"], r["seed"])] = r
+    return done
+
+
+def run_all(methods, problems, seeds, budget: int, workers: int, progress=True,
+            checkpoint: Path | None = None) -> list[dict]:
+    """Run every (method, problem, seed); with ``checkpoint``, append each finished run there
+    and skip the runs it already holds, so a stopped benchmark resumes where it was."""
     jobs = [(m, p, s, budget) for p in problems for s in seeds for m in methods]
-    runs: list[dict] = []
+    done = _done_runs(checkpoint, budget)
+    runs: list[dict] = [done[j[:3]] for j in jobs if j[:3] in done]
+    jobs = [j for j in jobs if j[:3] not in done]
+    sink = None
+    if checkpoint is not None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        sink = checkpoint.open("a")
+
+    def finished(r: dict) -> None:
+        runs.append(r)
+        if sink is not None:
+            sink.write(json.dumps({**r, "budget": budget}) + "\n")
+            sink.flush()
+        bar and bar.update()
+
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(jobs), desc="runs", unit="run")
-    if workers <= 1:
-        for job in jobs:
-            runs.append(_safe(job))
-            bar and bar.update()
-    else:
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
-        # spawn: forked children of a process that has started torch's thread pool can deadlock
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_safe, job) for job in jobs]
-            for fut in as_completed(futures):
-                runs.append(fut.result())
-                bar and bar.update()
-    bar and bar.close()
+    try:
+        if workers <= 1:
+            for job in jobs:
+                finished(_safe(job))
+        else:
+            os.environ.setdefault("OMP_NUM_THREADS", "1")
+            # spawn: forked children of a process that has started torch's thread pool can deadlock
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = [pool.submit(_safe, job) for job in jobs]
+                for fut in as_completed(futures):
+                    finished(fut.result())
+    finally:
+        bar and bar.close()
+        sink and sink.close()
     runs.sort(key=lambda r: (r["problem"], r["method"], r["seed"]))
     for r in runs:
+        r.pop("budget", None)
         if "error" not in r:
             r["metrics"] = run_metrics(r, load_problem(r["problem"]))
     return runs

@@ -1,4 +1,4 @@
-"""``datarial micro``: microstructure volumes (quantification; segmentation and grains to come)."""
+"""``datarial micro``: segmentation, quantification and grain analysis of microstructure data."""
 
 from __future__ import annotations
 
@@ -14,7 +14,170 @@ FileArg = click.Path(path_type=Path, dir_okay=False)
 
 @click.group("micro")
 def micro() -> None:
-    """Microstructure: 3D quantification of labelled FIB-SEM volumes."""
+    """Microstructure: U-Net segmentation of FIB-SEM volumes, 3D quantification, grain maps."""
+
+
+def _ints(text: str | None, what: str) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(t) for t in text.replace("x", ",").split(",") if t.strip())
+    except ValueError:
+        raise click.BadParameter(f"whole numbers separated by commas, got {text!r}", param_hint=what) from None
+
+
+def _progress_bar(label: str):
+    """A rich progress bar and a ``progress(done, total)`` callback that drives it."""
+    from rich.progress import Progress
+
+    bar = Progress(transient=True, console=console)
+    task = bar.add_task(label, total=None)
+    return bar, lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@micro.command("train")
+@click.option("--images", required=True, type=click.Path(path_type=Path),
+              help="Greyscale volume: TIFF stack, multi-page TIFF, slice folder, .npy, .zarr or .h5.")
+@click.option("--labels", required=True, type=click.Path(path_type=Path),
+              help="Label volume of the same shape: class index per voxel, the --ignore value where unlabelled.")
+@click.option("--dim", type=click.Choice(["2d", "3d"]), default="2d", show_default=True,
+              help="2d: slice-wise model; 3d: patch model.")
+@click.option("--classes", default="pore,phase", show_default=True,
+              help="Class names in label order (0, 1, …), e.g. pore,phase,impurity.")
+@click.option("--steps", type=click.IntRange(1, 1_000_000), default=400, show_default=True, help="Training steps.")
+@click.option("--batch", type=click.IntRange(1, 4096), default=None, help="Patches per step [default: 16 (2d), 4 (3d)].")
+@click.option("--patch", default=None, help="Window size in pixels, multiples of 8 [default: 64,64 (2d); 32,32,32 (3d)].")
+@click.option("--holdout", type=click.FloatRange(0, 0.9), default=0.2, show_default=True,
+              help="Share of the labelled slices (the last ones along z) kept out of training for scoring.")
+@click.option("--ignore", type=click.IntRange(0, 65535), default=255, show_default=True, help="Label value of unlabelled voxels.")
+@click.option("--augment", type=click.FloatRange(0, 5), default=1.0, show_default=True,
+              help="Strength of the FIB-SEM augmentation (noise, blur, curtaining, drift, misalignment); 0 = off.")
+@click.option("--lr", type=click.FloatRange(0, 1, min_open=True), default=3e-3, show_default=True, help="Adam learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--dataset", default=None, help="Array inside a .zarr group or .h5 file (images and labels).")
+@click.option("--out", type=FileArg, required=True, help="Trained model (.pt), saved with its settings.")
+@click.option("--report", type=FileArg, default=None, help="Held-out scores table (.csv or .xlsx).")
+@click.option("--plots", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder for the loss curve and a held-out slice comparison.")
+def train_cmd(images: Path, labels: Path, dim: str, classes: str, steps: int, batch: int | None, patch: str | None,
+              holdout: float, ignore: int, augment: float, lr: float, seed: int, device: str, dataset: str | None,
+              out: Path, report: Path | None, plots: Path | None) -> None:
+    """Train a U-Net (MONAI) on a few labelled slices or sub-volumes; score it against Otsu and Sauvola.
+
+    The labelled slices at the end of the stack (--holdout) are not trained on;
+    IoU and Dice per class are computed there for the U-Net and both thresholds.
+    """
+    from datarial.io.tables import write_table
+    from datarial.micro.io import read_volume
+    from datarial.micro.segment import train
+
+    check_output_path(out, (".pt",), "--out")
+    check_output_path(report, (".csv", ".xlsx"), "--report")
+    names = tuple(c.strip() for c in classes.split(",") if c.strip())
+    if len(set(names)) != len(names):
+        raise click.BadParameter(f"class names repeat: {classes!r}", param_hint="--classes")
+    img = read_volume(images, dataset=dataset).data
+    lab = read_volume(labels, dataset=dataset).data
+    d = int(dim[0])
+    bar, progress = _progress_bar("training")
+    with bar:
+        seg, rep = train(img, lab, names, dim=d, steps=steps, batch=batch or (16 if d == 2 else 4),
+                         patch=_ints(patch, "--patch"), lr=lr, holdout=holdout, ignore=ignore, augment=augment,
+                         seed=seed, device=device, progress=progress)
+    seg.save(out)
+    console.print(f"Trained {steps} steps in {rep.seconds:.1f} s; final loss {rep.losses[-1]:.4f}")
+    if rep.scores:
+        z0, z1 = rep.heldout_slices
+        frame = rep.frame()
+        console.print(f"Held-out slices z = {z0}…{z1 - 1} (IoU and Dice, 1 = perfect):")
+        console.print(frame.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        if report is not None:
+            write_table(frame, report)
+            console.print(f"Wrote {report}")
+    else:
+        console.print("No held-out slices (--holdout 0): no scores.")
+    console.print(f"Wrote {out}")
+    if plots is not None:
+        plots.mkdir(parents=True, exist_ok=True)
+        for path in _train_plots(rep, seg, img, lab, plots, out.stem, device):
+            console.print(f"Wrote {path}")
+
+
+def _train_plots(rep, seg, img: np.ndarray, lab: np.ndarray, folder: Path, stem: str, device: str) -> list[Path]:
+    from matplotlib.figure import Figure
+
+    paths = []
+    fig = Figure(figsize=(5, 3.4), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(np.arange(1, len(rep.losses) + 1), rep.losses, lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (cross-entropy + Dice) [-]")
+    path = folder / f"{stem}-loss.png"
+    fig.savefig(path, dpi=130)
+    paths.append(path)
+    if rep.heldout_slices:
+        k = (rep.heldout_slices[0] + rep.heldout_slices[1]) // 2
+        pred = next(seg.segment(img[k:k + 1] if seg.settings.dim == 2 else img, device=device,
+                                chunk=1 if seg.settings.dim == 2 else len(img)))
+        pred = pred[0] if seg.settings.dim == 2 else pred[k]
+        fig = Figure(figsize=(10, 3.6), layout="constrained")
+        axes = fig.subplots(1, 3)
+        n = len(seg.settings.classes)
+        truth = np.where(lab[k] == seg.settings.ignore, np.nan, lab[k])
+        for ax, data, title, cmap in ((axes[0], img[k], f"image, z = {k}", "gray"),
+                                      (axes[1], truth, "labels", "viridis"), (axes[2], pred, "U-Net", "viridis")):
+            ax.imshow(data, cmap=cmap, **({} if cmap == "gray" else {"vmin": 0, "vmax": n - 1}))
+            ax.set_title(title)
+            ax.set_axis_off()
+        path = folder / f"{stem}-heldout.png"
+        fig.savefig(path, dpi=130)
+        paths.append(path)
+    return paths
+
+
+@micro.command("segment")
+@click.argument("volume", type=click.Path(path_type=Path))
+@click.option("--model", required=True, type=click.Path(path_type=Path, dir_okay=False), help="Model from 'micro train'.")
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Label volume (.tif multi-page, .zarr or .npy), written slab by slab.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--overlap", type=click.FloatRange(0, 0.95), default=0.5, show_default=True,
+              help="Overlap of neighbouring windows (Gaussian blend).")
+@click.option("--batch", type=click.IntRange(1, 4096), default=8, show_default=True, help="Windows per forward pass.")
+@click.option("--chunk", type=click.IntRange(1, 100_000), default=32, show_default=True,
+              help="Slices read, segmented and written at a time (bounds the memory).")
+@click.option("--dataset", default=None, help="Array inside a .zarr group or .h5 file.")
+@click.option("--voxel-size", default=None, help="Stored in the TIFF metadata: one length or x,y,z (e.g. 20nm,20nm,40nm).")
+def segment_cmd(volume: Path, model: Path, out: Path, device: str, overlap: float, batch: int, chunk: int,
+                dataset: str | None, voxel_size: str | None) -> None:
+    """Segment VOLUME with a trained U-Net; the output holds class indices (0 = first class of --classes)."""
+    from datarial.micro.io import LazyVolume, parse_voxel_size, write_volume_slabs
+    from datarial.micro.segment import Segmenter
+
+    check_output_path(out, (".tif", ".tiff", ".zarr", ".npy"), "--out")
+    vox = parse_voxel_size(voxel_size) if voxel_size else None
+    seg = Segmenter.load(model)
+    with LazyVolume(volume, dataset) as vol:
+        bar, progress = _progress_bar("segmenting")
+        with bar:
+            write_volume_slabs(out, seg.segment(vol, device=device, overlap=overlap, batch=batch, chunk=chunk,
+                                                progress=progress), vol.shape, np.uint8, vox, chunk_z=chunk)
+    counts = _class_shares(out, len(seg.settings.classes), chunk)
+    console.print(f"Wrote {out}: {vol.shape[0]}×{vol.shape[1]}×{vol.shape[2]} voxels (z×y×x)")
+    for name, share in zip(seg.settings.classes, counts, strict=True):
+        console.print(f"  {name}: {100 * share:.2f} % of voxels")
+
+
+def _class_shares(path: Path, n: int, chunk: int) -> np.ndarray:
+    from datarial.micro.io import LazyVolume
+
+    counts = np.zeros(n, dtype=np.int64)
+    with LazyVolume(path) as lab:
+        for z in range(0, lab.shape[0], chunk):
+            counts += np.bincount(lab[z:z + chunk].ravel(), minlength=n)[:n]
+    return counts / max(counts.sum(), 1)
 
 
 @micro.command("quantify")

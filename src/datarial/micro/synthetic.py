@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+
+from datarial.micro import artifacts
 
 PORE, PHASE, IMPURITY = 0, 1, 2
 
@@ -78,29 +79,37 @@ def sintered_particles(shape=(64, 64, 64), density: float = 0.7, radius: tuple[f
     return SinteredVolume(labels, centres_a, radii_a)
 
 
-def fib_sem_render(labels: np.ndarray, seed: int = 0, noise: float = 0.08, blur: float = 0.8,
+@dataclass(frozen=True)
+class FibSemSeries:
+    image: np.ndarray  # (z, y, x) float32 grey levels in [0, 1]
+    labels: np.ndarray  # the labels as imaged: each slice moved with its misalignment
+
+
+def fib_sem_series(labels: np.ndarray, seed: int = 0, noise: float = 0.08, blur: float = 0.8,
                    curtaining: float = 0.06, drift: float = 0.04, misalignment: float = 0.5,
-                   contrast: tuple[float, float, float] = (0.15, 0.75, 0.45)) -> np.ndarray:
-    """Greyscale float32 volume in [0, 1] that looks like a FIB-SEM series of ``labels``.
+                   contrast: tuple[float, float, float] = (0.15, 0.75, 0.45)) -> FibSemSeries:
+    """A FIB-SEM-like greyscale series of ``labels`` and the ground truth as imaged.
 
     contrast: grey level of pore, phase, impurity.  curtaining: amplitude of stripes
     constant along y (milling direction) varying in x; drift: slice-to-slice brightness
-    change (random walk); misalignment: standard deviation of the slice shifts in pixels.
+    change (random walk); misalignment: standard deviation of the slice shifts in
+    pixels.  A slice shift moves the imaged structure, so the returned labels move
+    with it (nearest neighbour): they are what a perfect segmentation of the series
+    gives, before any slice registration.
     """
     rng = np.random.default_rng(seed)
     img = np.asarray(contrast, dtype=np.float32)[labels]
-    if blur > 0:
-        img = ndimage.gaussian_filter(img, sigma=(0.3 * blur, blur, blur))
-    nz, ny, nx = img.shape
-    if curtaining > 0:
-        stripes = ndimage.gaussian_filter1d(rng.normal(0, 1, (nz, nx)), 1.0, axis=1)
-        stripes *= curtaining / (stripes.std() + 1e-12)
-        img = img + stripes[:, None, :].astype(np.float32)
-    if drift > 0:
-        walk = np.cumsum(rng.normal(0, drift / np.sqrt(max(nz, 1)) * 3, nz)).astype(np.float32)
-        img = img + walk[:, None, None]
-    if misalignment > 0:
-        shifts = rng.normal(0, misalignment, (nz, 2))
-        img = np.stack([ndimage.shift(img[k], shifts[k], order=1, mode="nearest") for k in range(nz)])
-    img = img + rng.normal(0, noise, img.shape).astype(np.float32)
-    return np.clip(img, 0, 1).astype(np.float32)
+    img = artifacts.blur(img, blur)
+    img = artifacts.curtaining(img, curtaining, rng)
+    img = artifacts.drift(img, drift, rng)
+    shifts = artifacts.slice_shifts(img.shape[0], misalignment, rng)
+    img = artifacts.misalign(img, misalignment, rng, shifts=shifts)
+    truth = artifacts.misalign(labels, misalignment, rng, shifts=shifts, order=0) if misalignment > 0 else labels
+    img = artifacts.noise(img, noise, rng)
+    return FibSemSeries(np.clip(img, 0, 1).astype(np.float32), truth.astype(labels.dtype))
+
+
+def fib_sem_render(labels: np.ndarray, seed: int = 0, **kwargs) -> np.ndarray:
+    """Greyscale float32 volume in [0, 1] that looks like a FIB-SEM series of ``labels``
+    (see :func:`fib_sem_series` for the settings)."""
+    return fib_sem_series(labels, seed, **kwargs).image
