@@ -24,9 +24,9 @@ def test_migrations_create_exactly_the_models_schema(store):
     from datarial.store.models import Base
 
     assert {"campaigns", "experiments", "measurements", "proposal_batches", "proposals", "attachments",
-            "blobs", "edits", "api_tokens", "alembic_version"} <= set(store.tables())
+            "blobs", "edits", "api_tokens", "descriptors", "alembic_version"} <= set(store.tables())
     with store.engine.connect() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0003"
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == "0004"
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
 
 

@@ -31,6 +31,7 @@ from datarial.campaign.records import (
     ParsedTable,
     column_label,
     condition_key,
+    descriptor_label,
     parse_table,
 )
 from datarial.errors import ConflictError, DataFileError, DatarialError, NotFoundError
@@ -59,6 +60,7 @@ from datarial.store.models import (
     BatchRow,
     BlobRow,
     CampaignRow,
+    DescriptorRow,
     ExperimentRow,
     MeasurementRow,
     ProposalRow,
@@ -66,6 +68,7 @@ from datarial.store.models import (
 )
 
 MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024
+DESCRIPTORS_KIND = "descriptors"  # an attached summary table (measure, value, unit) → descriptors
 
 
 def _aware(t: datetime | None) -> datetime | None:
@@ -147,6 +150,7 @@ class AttachReport:
     stored_new_content: bool
     value: float | None
     warnings: list[str] = field(default_factory=list)
+    descriptors: dict[str, tuple[float, str]] = field(default_factory=dict)  # stored from a summary table
 
 
 @dataclass(frozen=True)
@@ -277,6 +281,8 @@ class Campaign(EditingMixin):
                            measured_at=m.measured_at or now, raw_file=m.raw_file, note=m.note)
             for m in rec.measurements
         ]
+        exp.descriptors = [DescriptorRow(name=name, value=v, unit=unit, source="import", created_by=rec.created_by)
+                           for name, (v, unit) in rec.descriptors.items()]
         s.add(exp)
         return exp
 
@@ -482,6 +488,8 @@ class Campaign(EditingMixin):
         if len(data) > MAX_ATTACHMENT_BYTES:
             raise DataFileError(f"{filename}: {len(data) / 1e6:.0f} MB is over the {MAX_ATTACHMENT_BYTES / 1e6:.0f} MB limit")
         derived = self.space.objective.derived
+        if kind is None and _is_summary_table(filename, data):
+            kind = DESCRIPTORS_KIND
         kind = kind or (derived.kind if derived is not None else "file")
         props = {k: v for k, v in dict(properties or {}).items() if v is not None}
         digest = hashlib.sha256(data).hexdigest()
@@ -502,10 +510,78 @@ class Campaign(EditingMixin):
                 att.properties = {**att.properties, **props}
                 att.kind = kind
             s.flush()
-            value, warnings = None, []
-            if derived is not None and kind == derived.kind:
+            value, warnings, described = None, [], {}
+            if kind == DESCRIPTORS_KIND:
+                described, warnings = self._describe(s, att, data, by)
+            elif derived is not None and kind == derived.kind:
                 value, warnings = self._derive(s, att, data, by)
-            return AttachReport(att.id, experiment_id, digest, filename, kind, new_blob, value, warnings)
+            return AttachReport(att.id, experiment_id, digest, filename, kind, new_blob, value, warnings, described)
+
+    def _describe(self, s: Session, att: AttachmentRow, data: bytes, by: str) -> tuple[dict[str, tuple[float, str]], list[str]]:
+        """Store the rows of a summary table (measure, value, unit) as the experiment's descriptors."""
+        table = read_table(Path(att.filename), data=data, name=att.filename)
+        cols = {h.strip().lower(): h for h in table.header}
+        missing = [c for c in ("measure", "value", "unit") if c not in cols]
+        if missing:
+            raise DataFileError(f"{att.filename}: row 1: a descriptor summary needs the columns measure, value, unit "
+                                f"(missing {', '.join(missing)}; 'datarial micro quantify/grains --out' write them)")
+        values: dict[str, tuple[float, str]] = {}
+        warnings = []
+        for i, (name, text, unit) in enumerate(zip(table.column(cols["measure"]), table.column(cols["value"]),
+                                                   table.column(cols["unit"]), strict=True)):
+            name = name.strip()
+            if not name:
+                raise DataFileError(f"{table.where(i, cols['measure'])}: empty measure name")
+            try:
+                v = float(text)
+            except ValueError:
+                raise DataFileError(f"{table.where(i, cols['value'])}: not a number ({text!r})") from None
+            if not np.isfinite(v):
+                warnings.append(f"{table.where(i, cols['value'])}: {name} has no value; not stored")
+                continue
+            if name in values:
+                raise DataFileError(f"{table.where(i, cols['measure'])}: '{name}' appears twice")
+            values[name] = (v, unit.strip())
+        self._store_descriptors(s, att.experiment_id, values, source=att.filename, attachment_id=att.id, by=by)
+        return values, warnings
+
+    def _store_descriptors(self, s: Session, experiment_id: int, values: Mapping[str, tuple[float, str]], *,
+                           source: str, attachment_id: int | None = None, by: str = "") -> None:
+        existing = {d.name: d for d in s.scalars(select(DescriptorRow).where(DescriptorRow.experiment_id == experiment_id))}
+        if values:
+            others = dict(s.execute(select(DescriptorRow.name, DescriptorRow.unit).join(ExperimentRow).where(
+                ExperimentRow.campaign_id == self.id, DescriptorRow.experiment_id != experiment_id,
+                DescriptorRow.name.in_(list(values)))).all())
+            for name, (_, unit) in values.items():
+                if name in others and others[name] != unit:
+                    raise DataFileError(f"{source}: descriptor '{name}' is in {unit or 'no unit'} here but in "
+                                        f"{others[name] or 'no unit'} on other experiments of '{self.name}'")
+        for name, (v, unit) in values.items():
+            row = existing.get(name)
+            if row is None:
+                s.add(DescriptorRow(experiment_id=experiment_id, name=name, value=v, unit=unit, source=source,
+                                    attachment_id=attachment_id, created_by=by))
+            else:  # a newer analysis replaces the value
+                row.value, row.unit, row.source, row.attachment_id = v, unit, source, attachment_id
+                row.created_by, row.created_at = by, utcnow()
+
+    def set_descriptors(self, experiment_id: int, values: Mapping[str, tuple[float, str]], *, source: str = "",
+                        by: str = "") -> None:
+        """Set named values with units on an experiment (replacing values of the same name)."""
+        with self.store.session() as s:
+            exp = s.get(ExperimentRow, experiment_id)
+            if exp is None or exp.campaign_id != self.id:
+                raise NotFoundError(f"experiment {experiment_id} is not part of campaign '{self.name}'")
+            self._store_descriptors(s, experiment_id, values, source=source, by=by)
+
+    def descriptors_frame(self) -> pd.DataFrame:
+        """Every descriptor: experiment_id, name, value, unit, source."""
+        with self.store.session() as s:
+            rows = s.execute(select(DescriptorRow.experiment_id, DescriptorRow.name, DescriptorRow.value,
+                                    DescriptorRow.unit, DescriptorRow.source).join(ExperimentRow)
+                             .where(ExperimentRow.campaign_id == self.id)
+                             .order_by(DescriptorRow.experiment_id, DescriptorRow.id)).all()
+        return pd.DataFrame(rows, columns=["experiment_id", "name", "value", "unit", "source"])
 
     def _derive(self, s: Session, att: AttachmentRow, data: bytes, by: str) -> tuple[float, list[str]]:
         """Compute the derived objective from one attachment and store it as its measurement."""
@@ -553,7 +629,8 @@ class Campaign(EditingMixin):
     # -- reading back -------------------------------------------------------------------
     def _experiment_rows(self, s: Session) -> list[ExperimentRow]:
         return list(s.scalars(
-            select(ExperimentRow).options(selectinload(ExperimentRow.measurements))
+            select(ExperimentRow).options(selectinload(ExperimentRow.measurements),
+                                          selectinload(ExperimentRow.descriptors))
             .where(ExperimentRow.campaign_id == self.id).order_by(ExperimentRow.id)
         ).all())
 
@@ -570,7 +647,14 @@ class Campaign(EditingMixin):
                  "created_by", "flags"])
         records = []
         with self.store.session() as s:
-            for e in self._experiment_rows(s):
+            rows = self._experiment_rows(s)
+            units: dict[str, str] = {}
+            for e in rows:
+                for d in e.descriptors:
+                    units.setdefault(d.name, d.unit)
+            desc_cols = {name: descriptor_label(name, unit) for name, unit in sorted(units.items())}
+            cols += list(desc_cols.values())
+            for e in rows:
                 # An experiment awaiting its derived value is exported as one row with an empty result.
                 for k, m in enumerate(e.measurements or [None], start=1):
                     row: dict[str, Any] = {
@@ -587,6 +671,7 @@ class Campaign(EditingMixin):
                                     "measured_by": m.measured_by, "measured_at": _aware(m.measured_at).isoformat(),
                                     "note": m.note, "raw_file": m.raw_file})
                     row.update(created_by=e.created_by, flags=";".join(e.flags))
+                    row.update({desc_cols[d.name]: d.value for d in e.descriptors})
                     records.append(row)
         frame = pd.DataFrame.from_records(records, columns=cols)
         for c in ("batch_id", "proposal_id", "replicate"):
@@ -725,6 +810,14 @@ def _finite(x: float) -> float | None:
 
 def _better(goal: str):
     return (lambda a, b: a > b) if goal == "maximize" else (lambda a, b: a < b)
+
+
+def _is_summary_table(filename: str, data: bytes) -> bool:
+    """A CSV whose header is measure,value,unit (what 'micro quantify/grains --out' write)."""
+    if not filename.lower().endswith(".csv"):
+        return False
+    first = data[:200].decode("utf-8-sig", errors="replace").splitlines()[:1]
+    return bool(first) and [c.strip().lower() for c in first[0].replace(";", ",").split(",")] == ["measure", "value", "unit"]
 
 
 def _summary(e: ExperimentRow) -> ExperimentSummary:

@@ -81,6 +81,7 @@ class ExperimentRecord:
     flags: list[str] = field(default_factory=list)
     measurements: list[MeasurementRecord] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)
+    descriptors: dict[str, tuple[float, str]] = field(default_factory=dict)  # name → (value, unit)
 
 
 @dataclass
@@ -108,6 +109,15 @@ class ColumnMap:
     parameters: dict[str, str]  # parameter name → header
     objective: str | None
     meta: dict[str, str]  # canonical meta name → header
+    descriptors: dict[str, tuple[str, str]] = field(default_factory=dict)  # header → (name, unit)
+
+
+DESCRIPTOR_PREFIX = "descriptor:"
+
+
+def descriptor_label(name: str, unit: str) -> str:
+    """Header of a descriptor column: ``descriptor: mean grain diameter [µm]``."""
+    return f"{DESCRIPTOR_PREFIX} {column_label(name, unit)}"
 
 
 def map_columns(space: SearchSpace, table: RawTable, *, need_objective: bool) -> tuple[ColumnMap, list[str]]:
@@ -119,9 +129,17 @@ def map_columns(space: SearchSpace, table: RawTable, *, need_objective: bool) ->
     meta: dict[str, str] = {}
     unknown: list[str] = []
     notices: list[str] = []
+    descriptors: dict[str, tuple[str, str]] = {}
     for header in table.header:
         base, unit = split_header(header)
-        if base in params:
+        if base.lower().startswith(DESCRIPTOR_PREFIX):
+            name = base[len(DESCRIPTOR_PREFIX):].strip()
+            if not name:
+                raise DataFileError(f"{table.source}: row 1, column '{header}': a descriptor column needs a name")
+            if any(n == name for n, _ in descriptors.values()):
+                raise DataFileError(f"{table.source}: row 1: descriptor '{name}' appears in two columns")
+            descriptors[header] = (name, unit or "")
+        elif base in params:
             p = params[base]
             if unit is not None and p.unit and unit != p.unit:
                 raise DataFileError(
@@ -162,7 +180,7 @@ def map_columns(space: SearchSpace, table: RawTable, *, need_objective: bool) ->
         )
     if need_objective and objective_col is None:
         raise DataFileError(f"{table.source}: row 1: missing the objective column '{obj.label}'")
-    return ColumnMap(found_params, objective_col, meta), notices
+    return ColumnMap(found_params, objective_col, meta, descriptors), notices
 
 
 def _number(text: str, where: str, what: str = "a number") -> float:
@@ -294,6 +312,14 @@ def parse_table(space: SearchSpace, table: RawTable, *, mode: Literal["import", 
             )
         if measurement is not None:
             exp.measurements.append(measurement)
+        for h, (name, unit) in cols.descriptors.items():
+            if cell(h) == "":
+                continue
+            v = _number(cell(h), table.where(i, h))
+            if name in exp.descriptors and exp.descriptors[name][0] != v:
+                raise DataFileError(f"{table.where(i, h)}: {v:g} differs from {exp.descriptors[name][0]:g} "
+                                    f"given for the same experiment in row {exp.rows[0]}")
+            exp.descriptors[name] = (v, unit)
         exp.rows.append(rowno)
     if not groups and mode == "import":
         raise DataFileError(f"{table.source}: no data rows below the header")

@@ -183,12 +183,18 @@ def abandon(campaign: str, proposal_ids: tuple[int, ...], db: str | None) -> Non
 @click.argument("file", type=PathType)
 @click.option("--size", default=None, help="Sample size for Jc, a x b x c with the field along c (e.g. 0.5x1.2x2.8mm).")
 @click.option("--geometry", type=click.Choice(["rectangular", "square", "cylinder"]), default=None)
-@click.option("--kind", default=None, help="What the file is (mh-loop, mt, image, ...); default from the objective.")
+@click.option("--kind", default=None,
+              help="What the file is (mh-loop, mt, image, descriptors, ...); default from the objective, or "
+                   "'descriptors' for a measure,value,unit summary (micro quantify/grains --out).")
 @db_option
 @by_option
 def attach(campaign: str, experiment_id: int, file: Path, size: str | None, geometry: str | None, kind: str | None,
            db: str | None, by: str | None) -> None:
-    """Attach a raw FILE to an experiment; a derived objective is computed from it."""
+    """Attach a raw FILE to an experiment; a derived objective is computed from it.
+
+    A summary table (measure, value, unit) from 'micro quantify' or 'micro grains'
+    becomes named descriptors of the experiment, shown in the data table and export.
+    """
     c = _open(campaign, db)
     rep = c.attach(experiment_id, file, kind=kind, properties={"size": size, "geometry": geometry}, by=_who(by))
     for w in rep.warnings:
@@ -196,6 +202,8 @@ def attach(campaign: str, experiment_id: int, file: Path, size: str | None, geom
     stored = "stored" if rep.stored_new_content else "already stored"
     console.print(f"Attached {rep.filename} ({rep.kind}, sha256 {rep.sha256[:12]}, {stored}) to experiment "
                   f"{rep.experiment_id} as attachment {rep.attachment_id}")
+    for name, (v, unit) in rep.descriptors.items():
+        console.print(f"  {name} = {fmt(v)} {unit}")
     if rep.value is not None:
         obj = c.space.objective
         console.print(f"  {obj.name} = {fmt(rep.value)} {obj.unit} ({obj.derived.describe()})")

@@ -8,6 +8,7 @@ import click
 import numpy as np
 
 from datarial.cli.output import check_output_path, console
+from datarial.errors import DatarialError
 
 FileArg = click.Path(path_type=Path, dir_okay=False)
 
@@ -253,6 +254,256 @@ def _plots(q, phase_mask: np.ndarray, folder: Path, stem: str) -> list[Path]:
     fig.savefig(path, dpi=130)
     paths.append(path)
     return paths
+
+
+def _angle(text: str | None, what: str) -> float | None:
+    """'9deg', '9°', '9' (degrees) or '0.15rad' → degrees."""
+    if text is None:
+        return None
+    t = text.strip().lower().replace("°", "deg")
+    try:
+        if t.endswith("rad"):
+            return float(np.rad2deg(float(t[:-3])))
+        return float(t[:-3] if t.endswith("deg") else t)
+    except ValueError:
+        raise click.BadParameter(f"an angle such as 9deg or 0.15rad, got {text!r}", param_hint=what) from None
+
+
+@micro.command("grains")
+@click.argument("orientation_map", metavar="MAP", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--threshold", default="9deg", show_default=True,
+              help="Misorientation that separates grains (e.g. 2deg to keep low-angle boundaries inside the statistics).")
+@click.option("--symmetry", default=None, help="Point group, e.g. 4/mmm for Ba122 [default: from the file].")
+@click.option("--phase", default=None, help="Phase name or id in the file [default: the most indexed phase].")
+@click.option("--min-size", type=click.IntRange(1), default=5, show_default=True, help="Smallest grain kept, pixels.")
+@click.option("--critical-angle", default="9deg", show_default=True,
+              help="θc: boundaries below it count as 'good' for intergrain current.")
+@click.option("--decay", default=None, help="θ0 of the exponential Jc decay beyond θc (e.g. 4deg; from 'micro gb-fit').")
+@click.option("--out", type=FileArg, default=None, help="Summary (.csv or .xlsx): one row per measure, with units.")
+@click.option("--grains-out", type=FileArg, default=None, help="Per-grain table (.csv or .xlsx).")
+@click.option("--boundaries-out", type=FileArg, default=None, help="Per-boundary table (.csv or .xlsx).")
+@click.option("--plots", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder for the IPF map, grain map and the size and misorientation distributions.")
+def grains_cmd(orientation_map: Path, threshold: str, symmetry: str | None, phase: str | None, min_size: int,
+               critical_angle: str, decay: str | None, out: Path | None, grains_out: Path | None,
+               boundaries_out: Path | None, plots: Path | None) -> None:
+    """Grains, grain sizes and grain-boundary misorientations of an orientation MAP (.ang, .ctf, h5ebsd).
+
+    Pixels join a grain when their misorientation (symmetry-reduced) is below
+    --threshold.  The misorientation distribution is compared with that of random
+    orientations of the same symmetry (Mackenzie-type).
+    """
+    from datarial.io.tables import write_table
+    from datarial.micro.grains import read_orientation_map, reconstruct, summarize
+
+    for path, opt in ((out, "--out"), (grains_out, "--grains-out"), (boundaries_out, "--boundaries-out")):
+        check_output_path(path, (".csv", ".xlsx"), opt)
+    thr, theta_c, theta_0 = _angle(threshold, "--threshold"), _angle(critical_angle, "--critical-angle"), _angle(decay, "--decay")
+    if theta_0 is not None and theta_0 <= 0:
+        raise click.BadParameter("must be positive", param_hint="--decay")
+    omap = read_orientation_map(orientation_map, symmetry, phase)
+    gm = reconstruct(omap, thr, min_size)
+    summary = summarize(gm, theta_c, theta_0).frame()
+    ny, nx = omap.shape
+    console.print(f"{orientation_map.name}: {ny}×{nx} pixels, step {omap.step[1] * 1e6:.4g}×{omap.step[0] * 1e6:.4g} µm, "
+                  f"phase {omap.phase} ({omap.symmetry}), {100 * omap.mask.mean():.1f} % indexed")
+    console.print(summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    for frame, path in ((summary, out), (gm.grains, grains_out), (gm.boundaries, boundaries_out)):
+        if path is not None:
+            write_table(frame, path)
+            console.print(f"Wrote {path}")
+    if plots is not None:
+        plots.mkdir(parents=True, exist_ok=True)
+        for path in _grain_plots(omap, gm, theta_c, plots, orientation_map.stem):
+            console.print(f"Wrote {path}")
+
+
+def _grain_plots(omap, gm, theta_c: float, folder: Path, stem: str) -> list[Path]:
+    from matplotlib.figure import Figure
+
+    from datarial.micro.grains import ipf_colors, random_misorientation_angles
+
+    dy, dx = (s * 1e6 for s in omap.step)
+    ny, nx = omap.shape
+    extent = (0, nx * dx, ny * dy, 0)
+    paths = []
+    fig = Figure(figsize=(11, 4.6), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.imshow(ipf_colors(omap, "z"), extent=extent, interpolation="nearest")
+    ax1.set_title(f"IPF-Z colours ({omap.symmetry})")
+    ids = np.where(gm.grain_id >= 0, gm.grain_id, np.nan)
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(int(np.nanmax(ids)) + 1) if np.isfinite(ids).any() else np.zeros(1)
+    ax2.imshow(np.where(np.isnan(ids), np.nan, perm[np.nan_to_num(ids).astype(int)]), cmap="tab20",
+               extent=extent, interpolation="nearest")
+    segs_lo, segs_hi = _boundary_segments(omap, gm, theta_c)
+    from matplotlib.collections import LineCollection
+
+    ax2.add_collection(LineCollection(segs_hi, colors="k", linewidths=0.7))
+    ax2.add_collection(LineCollection(segs_lo, colors="tab:red", linewidths=1.2))
+    ax2.set_title(f"{len(gm.grains)} grains; red: boundaries below {theta_c:g}°")
+    for ax in (ax1, ax2):
+        ax.set_xlabel("x [µm]")
+        ax.set_ylabel("y [µm]")
+    path = folder / f"{stem}-maps.png"
+    fig.savefig(path, dpi=130)
+    paths.append(path)
+
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    if len(gm.grains):
+        ax1.hist(gm.grains["ecd_um"], bins=min(30, max(5, len(gm.grains) // 3)), color="tab:blue")
+    ax1.set_xlabel("grain diameter (equivalent circle) [µm]")
+    ax1.set_ylabel("grains [count]")
+    rand = random_misorientation_angles(omap.symmetry, 100_000)
+    hi = float(np.ceil(rand.max()))
+    bins = np.linspace(0, hi, 50)
+    if len(gm.edge_angles):
+        ax2.hist(gm.edge_angles, bins=bins, weights=gm.edge_lengths / gm.edge_lengths.sum() / np.diff(bins)[0],
+                 color="tab:orange", alpha=0.8, label="this map (by boundary length)")
+    dens, _ = np.histogram(rand, bins=bins, density=True)
+    ax2.step(bins[:-1], dens, where="post", color="k", label=f"random orientations ({omap.symmetry})")
+    ax2.axvline(theta_c, color="tab:red", ls="--", lw=1, label=f"θc = {theta_c:g}°")
+    ax2.set_xlabel("misorientation angle [°]")
+    ax2.set_ylabel("density [1/°]")
+    ax2.legend(fontsize=8)
+    path = folder / f"{stem}-distributions.png"
+    fig.savefig(path, dpi=130)
+    paths.append(path)
+    return paths
+
+
+def _boundary_segments(omap, gm, theta_c: float):
+    """Line segments (µm) of the boundary pixel edges, split by misorientation below/above θc."""
+    dy, dx = (s * 1e6 for s in omap.step)
+    g = gm.grain_id
+    lo, hi = [], []
+    from datarial.micro.grains import _neighbour_angles
+
+    right, down = _neighbour_angles(omap)
+    a, b = g[:, :-1], g[:, 1:]
+    for y, x in zip(*np.nonzero((a != b) & (a >= 0) & (b >= 0)), strict=True):
+        (lo if right[y, x] < theta_c else hi).append([((x + 1) * dx, y * dy), ((x + 1) * dx, (y + 1) * dy)])
+    a, b = g[:-1], g[1:]
+    for y, x in zip(*np.nonzero((a != b) & (a >= 0) & (b >= 0)), strict=True):
+        (lo if down[y, x] < theta_c else hi).append([(x * dx, (y + 1) * dy), ((x + 1) * dx, (y + 1) * dy)])
+    return lo, hi
+
+
+@micro.command("gb-fit")
+@click.argument("data", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Fit plot (.png or .svg).")
+def gb_fit_cmd(data: Path, plot: Path | None) -> None:
+    """Fit Jc,inter/Jc,intra = 1 up to θc and exp(-(θ-θc)/θ0) beyond to bicrystal DATA.
+
+    DATA: CSV/Excel with columns 'angle' (degrees) and 'jc_ratio' (intergrain over intragrain Jc).
+    """
+    from datarial.io.tables import read_table
+    from datarial.micro.grains import fit_gb_transport, gb_transport
+
+    check_output_path(plot, (".png", ".svg"), "--plot")
+    table = read_table(data)
+    cols = {h.strip().lower(): h for h in table.header}
+    missing = [c for c in ("angle", "jc_ratio") if c not in cols]
+    if missing:
+        raise DatarialError(f"{table.source}: no column {', '.join(repr(m) for m in missing)} "
+                            f"(found {', '.join(table.header)})")
+    values: dict[str, np.ndarray] = {}
+    for name in ("angle", "jc_ratio"):
+        cells = table.column(cols[name])
+        out = []
+        for i, cell in enumerate(cells):
+            try:
+                out.append(float(cell))
+            except ValueError:
+                raise DatarialError(f"{table.where(i, cols[name])}: not a number ({cell!r})") from None
+        values[name] = np.array(out)
+    fit = fit_gb_transport(values["angle"], values["jc_ratio"])
+    console.print(f"θc = {fit.theta_c:.2f}°, θ0 = {fit.theta_0:.2f}° (rms residual {fit.rmse:.3f} decades, {fit.n} points)")
+    console.print(f"use: datarial micro grains MAP --critical-angle {fit.theta_c:.2f}deg --decay {fit.theta_0:.2f}deg")
+    if plot is not None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(5, 3.6), layout="constrained")
+        ax = fig.subplots()
+        ax.semilogy(values["angle"], values["jc_ratio"], "o", label="data")
+        t = np.linspace(0, values["angle"].max() * 1.05, 300)
+        ax.semilogy(t, gb_transport(t, fit.theta_c, fit.theta_0), "-",
+                    label=f"θc {fit.theta_c:.1f}°, θ0 {fit.theta_0:.1f}°")
+        ax.set_xlabel("misorientation angle [°]")
+        ax.set_ylabel("Jc,inter / Jc,intra [-]")
+        ax.legend()
+        fig.savefig(plot, dpi=130)
+        console.print(f"Wrote {plot}")
+
+
+@micro.command("correlate")
+@click.argument("campaign")
+@click.option("--descriptor", "descriptor", required=True,
+              help="Descriptor name (or a unique part of it), e.g. 'mean grain diameter'.")
+@click.option("--inverse/--direct", default=True, show_default=True,
+              help="Plot against 1/descriptor (Jc vs inverse grain size) or the descriptor itself.")
+@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Figure (.png or .svg).")
+@click.option("--db", envvar="DATARIAL_DB", default=None,
+              help="Database: a SQLite file path or a URL. Default ./datarial.db.")
+def correlate_cmd(campaign: str, descriptor: str, inverse: bool, plot: Path | None, db: str | None) -> None:
+    """The objective (e.g. Jc) of CAMPAIGN's experiments against a microstructure descriptor.
+
+    Descriptors come from summaries attached with 'datarial attach' (micro quantify/grains --out).
+    Prints the pairs, Pearson's r and a straight-line fit; --plot draws them.
+    """
+    from datarial.cli.campaign import _open
+
+    check_output_path(plot, (".png", ".svg"), "--plot")
+    c = _open(campaign, db)
+    desc = c.descriptors_frame()
+    names = sorted(set(desc["name"]))
+    if not names:
+        raise DatarialError(f"campaign '{campaign}' has no descriptors yet: attach a summary with "
+                            "'datarial attach CAMPAIGN EXPERIMENT_ID summary.csv'")
+    match = [n for n in names if n == descriptor] or [n for n in names if descriptor.lower() in n.lower()]
+    if len(match) != 1:
+        what = "matches several" if match else "matches none"
+        raise click.BadParameter(f"{descriptor!r} {what} of: {'; '.join(match or names)}", param_hint="--descriptor")
+    name = match[0]
+    d = desc[desc["name"] == name].set_index("experiment_id")
+    unit = str(d["unit"].iloc[0])
+    obj = c.space.objective
+    pairs = []
+    for e in c.experiments():
+        if e.experiment_id in d.index and e.n > 0:
+            v = float(d.loc[e.experiment_id, "value"])
+            if inverse and v == 0:
+                continue
+            pairs.append((e.experiment_id, v, 1.0 / v if inverse else v, e.mean, e.sd or 0.0))
+    if len(pairs) < 2:
+        raise DatarialError(f"'{name}': {len(pairs)} experiment(s) have both this descriptor and a measured "
+                            f"{obj.name}; need at least 2")
+    arr = np.array([p[1:] for p in pairs])
+    x, y = arr[:, 1], arr[:, 2]
+    xlabel = f"1 / {name} [1/{unit}]" if inverse else f"{name} [{unit}]"
+    console.print(f"{'experiment':>10}  {name} [{unit}]  {'1/value' if inverse else ''}  {obj.label} (mean ± sd)")
+    for eid, v, xv, m, sd in pairs:
+        console.print(f"{eid:>10}  {v:.4g}  {xv:.4g}  {m:.4g} ± {sd:.2g}")
+    slope, icpt = np.polyfit(x, y, 1)
+    r = float(np.corrcoef(x, y)[0, 1]) if np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan")
+    console.print(f"Pearson r = {r:.3f} over {len(pairs)} experiments; fit {obj.name} = {icpt:.4g} + {slope:.4g} × x "
+                  f"(x = {xlabel})")
+    if plot is not None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(5.2, 3.8), layout="constrained")
+        ax = fig.subplots()
+        ax.errorbar(x, y, yerr=arr[:, 3], fmt="o", capsize=3, label="experiments (mean ± sd)")
+        t = np.linspace(x.min(), x.max(), 50)
+        ax.plot(t, icpt + slope * t, "--", label=f"straight line, r = {r:.2f}")
+        for eid, _, xv, m, _ in pairs:
+            ax.annotate(str(eid), (xv, m), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(obj.label)
+        ax.legend(fontsize=8)
+        fig.savefig(plot, dpi=130)
+        console.print(f"Wrote {plot}")
 
 
 def register(app: click.Group) -> None:

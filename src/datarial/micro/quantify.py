@@ -59,10 +59,10 @@ def local_thickness(mask: np.ndarray, voxel_size: tuple[float, float, float] = (
         if not centres.any():
             continue
         # Crop to the centres' bounding box grown by r: large spheres are few.
-        idx = np.argwhere(centres)
+        lo, hi = _bounding_box(centres)
         pad = np.ceil(r / step).astype(int) + 1
-        lo = np.maximum(idx.min(0) - pad, 0)
-        hi = np.minimum(idx.max(0) + pad + 1, mask.shape)
+        lo = np.maximum(lo - pad, 0)
+        hi = np.minimum(hi + pad, mask.shape)
         box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
         dist = _edt(~centres[box], voxel, threads)  # distance to the nearest centre
         covered = (dist <= r + 1e-9) & todo[box]
@@ -76,6 +76,17 @@ def local_thickness(mask: np.ndarray, voxel_size: tuple[float, float, float] = (
     rest = todo & mask
     out[rest] = 2.0 * dt[rest]
     return out
+
+
+def _bounding_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[lo, hi) of the True voxels per axis, from projections (no coordinate list)."""
+    lo, hi = [], []
+    for ax in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != ax)
+        hit = np.flatnonzero(mask.any(axis=other))
+        lo.append(hit[0])
+        hi.append(hit[-1] + 1)
+    return np.array(lo), np.array(hi)
 
 
 def open_pores(pore: np.ndarray) -> tuple[np.ndarray, int, int]:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -106,6 +107,9 @@ class ExperimentRow(Base):
     measurements: Mapped[list[MeasurementRow]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", order_by="MeasurementRow.id"
     )
+    descriptors: Mapped[list[DescriptorRow]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", order_by="DescriptorRow.id"
+    )
 
     __table_args__ = (Index("ix_experiments_campaign_key", "campaign_id", "condition_key"),)
 
@@ -128,6 +132,28 @@ class MeasurementRow(Base):
         ForeignKey("attachments.id", ondelete="CASCADE"), nullable=True, index=True)
 
     experiment: Mapped[ExperimentRow] = relationship(back_populates="measurements")
+
+
+class DescriptorRow(Base):
+    """A named number that describes an experiment's sample (e.g. mean grain diameter in µm),
+    from an attached analysis summary or an imported table; one value per name and experiment."""
+
+    __tablename__ = "descriptors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(64), default="")
+    source: Mapped[str] = mapped_column(Text, default="")
+    attachment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("attachments.id", ondelete="SET NULL"), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    experiment: Mapped[ExperimentRow] = relationship(back_populates="descriptors")
+
+    __table_args__ = (UniqueConstraint("experiment_id", "name", name="uq_descriptors_experiment_name"),)
 
 
 class BlobRow(Base):
