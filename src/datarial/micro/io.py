@@ -111,31 +111,38 @@ def _read_folder(folder: Path) -> np.ndarray:
     return np.stack(slices)
 
 
-def _read_zarr(path: Path, dataset: str | None) -> np.ndarray:
-    zarr = need("zarr")
-    node = zarr.open(str(path), mode="r")
+def _zarr_array(node, path: Path, dataset: str | None):
+    """The array itself, or the one named ``dataset`` (or the only one) in a Zarr group."""
     if hasattr(node, "shape"):
-        return np.asarray(node)
+        return node
     if dataset is None:
-        arrays = [k for k, v in node.arrays()]
+        arrays = [k for k, _ in node.arrays()]
         if len(arrays) != 1:
             raise DatarialError(f"{path}: name the array to read with --dataset (found {', '.join(arrays) or 'none'})")
         dataset = arrays[0]
-    return np.asarray(node[dataset])
+    return node[dataset]
+
+
+def _read_zarr(path: Path, dataset: str | None) -> np.ndarray:
+    return np.asarray(_zarr_array(need("zarr").open(str(path), mode="r"), path, dataset))
+
+
+def _h5_dataset(f, path: Path, dataset: str | None):
+    """The named dataset of an open HDF5 file, or its only 3D one."""
+    if dataset is None:
+        found: list[str] = []
+        f.visititems(lambda name, obj: found.append(name) if getattr(obj, "ndim", 0) == 3 else None)
+        if len(found) != 1:
+            raise DatarialError(f"{path}: name the 3D dataset with --dataset (found {', '.join(found) or 'none'})")
+        dataset = found[0]
+    if dataset not in f:
+        raise DatarialError(f"{path}: no dataset {dataset!r}")
+    return f[dataset]
 
 
 def _read_h5(path: Path, dataset: str | None) -> np.ndarray:
-    h5py = need("h5py")
-    with h5py.File(path, "r") as f:
-        if dataset is None:
-            found: list[str] = []
-            f.visititems(lambda name, obj: found.append(name) if getattr(obj, "ndim", 0) == 3 else None)
-            if len(found) != 1:
-                raise DatarialError(f"{path}: name the 3D dataset with --dataset (found {', '.join(found) or 'none'})")
-            dataset = found[0]
-        if dataset not in f:
-            raise DatarialError(f"{path}: no dataset {dataset!r}")
-        return np.asarray(f[dataset])
+    with need("h5py").File(path, "r") as f:
+        return np.asarray(_h5_dataset(f, path, dataset))
 
 
 def write_volume(path: str | Path, data: np.ndarray, voxel_size: tuple[float, float, float] | None = None) -> Path:
@@ -197,25 +204,11 @@ class LazyVolume:
             elif suffix == ".npy":
                 arr = np.load(p, mmap_mode="r", allow_pickle=False)
             elif suffix == ".zarr":
-                node = need("zarr").open(str(p), mode="r")
-                if not hasattr(node, "shape"):
-                    names = [k for k, _ in node.arrays()]
-                    if dataset is None and len(names) != 1:
-                        raise DatarialError(f"{p}: name the array to read with --dataset (found {', '.join(names) or 'none'})")
-                    node = node[dataset or names[0]]
-                arr = node
+                arr = _zarr_array(need("zarr").open(str(p), mode="r"), p, dataset)
             elif suffix in (".h5", ".hdf5"):
                 f = need("h5py").File(p, "r")
                 self._close = f.close
-                if dataset is None:
-                    found: list[str] = []
-                    f.visititems(lambda name, obj: found.append(name) if getattr(obj, "ndim", 0) == 3 else None)
-                    if len(found) != 1:
-                        raise DatarialError(f"{p}: name the 3D dataset with --dataset (found {', '.join(found) or 'none'})")
-                    dataset = found[0]
-                if dataset not in f:
-                    raise DatarialError(f"{p}: no dataset {dataset!r}")
-                arr = f[dataset]
+                arr = _h5_dataset(f, p, dataset)
             else:
                 raise DatarialError(f"{p}: unknown volume format {suffix!r} (use .tif, .npy, .zarr, .h5 or a folder of slices)")
         except DatarialError:
