@@ -378,9 +378,7 @@ def _boundary_segments(omap, gm, theta_c: float):
     dy, dx = (s * 1e6 for s in omap.step)
     g = gm.grain_id
     lo, hi = [], []
-    from datarial.micro.grains import _neighbour_angles
-
-    right, down = _neighbour_angles(omap)
+    right, down = gm.neighbour_angles
     a, b = g[:, :-1], g[:, 1:]
     for y, x in zip(*np.nonzero((a != b) & (a >= 0) & (b >= 0)), strict=True):
         (lo if right[y, x] < theta_c else hi).append([((x + 1) * dx, y * dy), ((x + 1) * dx, (y + 1) * dy)])

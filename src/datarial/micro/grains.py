@@ -136,6 +136,7 @@ class GrainMap:
     threshold: float  # degrees
     removed: int  # grains below min_pixels, dropped
     area: float  # indexed area of the phase, m²
+    neighbour_angles: tuple[np.ndarray, np.ndarray] = ()  # to the right (ny, nx-1) and down (ny-1, nx), degrees
 
 
 def _neighbour_angles(omap: OrientationMap) -> tuple[np.ndarray, np.ndarray]:
@@ -194,7 +195,7 @@ def reconstruct(omap: OrientationMap, threshold: float = 9.0, min_pixels: int = 
     bnd = edges.groupby(["grain_a", "grain_b"], sort=True).agg(
         length_um=("length", lambda s: s.sum() * 1e6), misorientation_deg=("angle", "median"),
         edges=("angle", "size")).reset_index()
-    return GrainMap(gid, grains, bnd, ang, length, threshold, removed, float(omap.mask.sum() * dx * dy))
+    return GrainMap(gid, grains, bnd, ang, length, threshold, removed, float(omap.mask.sum() * dx * dy), (right, down))
 
 
 def _grain_table(gid: np.ndarray, omap: OrientationMap, dy: float, dx: float) -> pd.DataFrame:
