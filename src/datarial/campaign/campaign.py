@@ -574,6 +574,28 @@ class Campaign(EditingMixin):
                 raise NotFoundError(f"experiment {experiment_id} is not part of campaign '{self.name}'")
             self._store_descriptors(s, experiment_id, values, source=source, by=by)
 
+    def find_descriptor(self, text: str) -> tuple[str, str]:
+        """(name, unit) of the descriptor named ``text`` exactly, or the only one containing it."""
+        d = self.descriptors_frame()
+        names = sorted(set(d["name"]))
+        if not names:
+            raise DatarialError(f"campaign '{self.name}' has no descriptors yet: attach a summary with "
+                                "'datarial attach CAMPAIGN EXPERIMENT_ID summary.csv'")
+        match = [n for n in names if n == text] or [n for n in names if text.lower() in n.lower()]
+        if len(match) != 1:
+            what = "matches several" if match else "matches none"
+            raise NotFoundError(f"{text!r} {what} of: {'; '.join(match or names)}")
+        return match[0], str(d.loc[d["name"] == match[0], "unit"].iloc[0])
+
+    def descriptor_pairs(self, name: str) -> pd.DataFrame:
+        """Experiments with both the descriptor ``name`` and a measured objective:
+        experiment_id, descriptor value, objective mean and sd (0 for one replicate)."""
+        d = self.descriptors_frame()
+        values = dict(zip(d.loc[d["name"] == name, "experiment_id"], d.loc[d["name"] == name, "value"], strict=True))
+        rows = [(e.experiment_id, float(values[e.experiment_id]), e.mean, e.sd or 0.0)
+                for e in self.experiments() if e.experiment_id in values and e.n > 0]
+        return pd.DataFrame(rows, columns=["experiment_id", "value", "mean", "sd"])
+
     def descriptors_frame(self) -> pd.DataFrame:
         """Every descriptor: experiment_id, name, value, unit, source."""
         with self.store.session() as s:

@@ -8,7 +8,7 @@ import click
 import numpy as np
 
 from datarial.cli.output import check_output_path, console
-from datarial.errors import DatarialError
+from datarial.errors import DatarialError, NotFoundError
 
 FileArg = click.Path(path_type=Path, dir_okay=False)
 
@@ -454,26 +454,16 @@ def correlate_cmd(campaign: str, descriptor: str, inverse: bool, plot: Path | No
 
     check_output_path(plot, (".png", ".svg"), "--plot")
     c = _open(campaign, db)
-    desc = c.descriptors_frame()
-    names = sorted(set(desc["name"]))
-    if not names:
-        raise DatarialError(f"campaign '{campaign}' has no descriptors yet: attach a summary with "
-                            "'datarial attach CAMPAIGN EXPERIMENT_ID summary.csv'")
-    match = [n for n in names if n == descriptor] or [n for n in names if descriptor.lower() in n.lower()]
-    if len(match) != 1:
-        what = "matches several" if match else "matches none"
-        raise click.BadParameter(f"{descriptor!r} {what} of: {'; '.join(match or names)}", param_hint="--descriptor")
-    name = match[0]
-    d = desc[desc["name"] == name].set_index("experiment_id")
-    unit = str(d["unit"].iloc[0])
+    try:
+        name, unit = c.find_descriptor(descriptor)
+    except NotFoundError as exc:
+        raise click.BadParameter(str(exc), param_hint="--descriptor") from None
     obj = c.space.objective
-    pairs = []
-    for e in c.experiments():
-        if e.experiment_id in d.index and e.n > 0:
-            v = float(d.loc[e.experiment_id, "value"])
-            if inverse and v == 0:
-                continue
-            pairs.append((e.experiment_id, v, 1.0 / v if inverse else v, e.mean, e.sd or 0.0))
+    frame = c.descriptor_pairs(name)
+    if inverse:
+        frame = frame[frame["value"] != 0]
+    pairs = [(int(r.experiment_id), r.value, 1.0 / r.value if inverse else r.value, r.mean, r.sd)
+             for r in frame.itertuples()]
     if len(pairs) < 2:
         raise DatarialError(f"'{name}': {len(pairs)} experiment(s) have both this descriptor and a measured "
                             f"{obj.name}; need at least 2")

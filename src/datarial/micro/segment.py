@@ -97,7 +97,7 @@ def scores(pred: np.ndarray, truth: np.ndarray, classes: tuple[str, ...], method
 
 
 # ---------------------------------------------------------------- baselines
-def _class_order(images: np.ndarray, labels: np.ndarray, n: int, ignore: int) -> np.ndarray:
+def _class_order(images: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     """Classes sorted by their mean grey level in the labelled voxels (darkest first)."""
     means = []
     for c in range(n):
@@ -109,7 +109,7 @@ def _class_order(images: np.ndarray, labels: np.ndarray, n: int, ignore: int) ->
 def otsu(images: np.ndarray, train_images: np.ndarray, train_labels: np.ndarray, n: int, ignore: int = 255) -> np.ndarray:
     """Global (multi-)Otsu thresholds fitted on the training voxels; classes by grey level."""
     filters = need("skimage.filters")
-    order = _class_order(train_images, train_labels, n, ignore)
+    order = _class_order(train_images, train_labels, n)
     sample = train_images[train_labels != ignore]
     thr = np.atleast_1d(filters.threshold_otsu(sample) if n == 2 else filters.threshold_multiotsu(sample, classes=n))
     return order[np.digitize(images, thr, right=True)].astype(np.uint8)
@@ -119,7 +119,7 @@ def sauvola(images: np.ndarray, train_images: np.ndarray, train_labels: np.ndarr
             window: int = 25, k: float = 0.2) -> np.ndarray:
     """Local Sauvola threshold per slice for the darkest class; multi-Otsu splits the rest."""
     filters = need("skimage.filters")
-    order = _class_order(train_images, train_labels, n, ignore)
+    order = _class_order(train_images, train_labels, n)
     lo, hi = np.percentile(train_images[train_labels != ignore], [0.1, 99.9])
     r = max(0.5 * float(hi - lo), 1e-12)  # dynamic range of the standard deviation (not the dtype's)
     dark = np.stack([images[z] <= filters.threshold_sauvola(images[z], window_size=window, k=k, r=r)
