@@ -13,6 +13,7 @@ from datarial.errors import DatarialError
 from datarial.micro.io import parse_voxel_size, read_volume, write_volume
 from datarial.micro.quantify import (
     local_thickness,
+    local_thickness_dilation,
     open_pores,
     quantify,
     skeleton_length,
@@ -55,6 +56,26 @@ def test_anisotropic_voxels_give_the_same_physical_thickness():
     slab = (Z >= 10) & (Z < 30)  # 20 voxels thick along z
     lt = local_thickness(slab[::2], voxel_size=(2.0, 1.0, 1.0), bins=60)  # every other slice, 2 units thick
     assert np.median(lt[slab[::2]]) == pytest.approx(20, abs=1.0)
+
+
+@pytest.mark.parametrize("voxel", [(1.0, 1.0, 1.0), (2.0, 1.0, 1.0), (1.0, 0.5, 0.7)])
+@pytest.mark.parametrize("bins", [7, 25])
+def test_sphere_insertion_equals_one_dilation_per_bin(voxel, bins):
+    """The crescent painting is an exact rewrite of the dilation definition, voxel for voxel."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    field = ndimage.gaussian_filter(rng.standard_normal((48, 56, 40)), 2.5)
+    solid = field < np.quantile(field, 0.6)
+    fast = local_thickness(solid, voxel, bins=bins)
+    ref = local_thickness_dilation(solid, voxel, bins=bins)
+    assert np.array_equal(fast, ref)
+    assert fast[solid].min() > 0 and not fast[~solid].any()
+
+
+def test_thickness_of_a_phase_without_boundary_is_undefined():
+    assert np.isnan(local_thickness(np.ones((6, 6, 6), bool))).all()
+    assert not local_thickness(np.zeros((6, 6, 6), bool)).any()
 
 
 # ---------------------------------------------------------------- porosity, surfaces, skeletons

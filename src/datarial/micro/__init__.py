@@ -1,7 +1,7 @@
 """Microstructure: volumes (I/O), 3D quantification, synthetic sintered volumes.
 
 Needs the ``[micro]`` extra (``pip install -e .[micro]``): tifffile, zarr,
-h5py, scikit-image, edt.  Lengths are metres inside; tables state µm.
+h5py, scikit-image, edt, numba, MONAI.  Lengths are metres inside; tables state µm.
 """
 
 from __future__ import annotations

@@ -4,12 +4,14 @@ Conventions (stated on every output):
 
 * **local thickness** of a phase at a voxel = the *diameter* of the largest
   sphere that fits inside the phase and contains the voxel (Hildebrand &
-  Rüegsegger 1997).  Computed from the Euclidean distance transform (``edt``,
+  Rüegsegger 1997).  From the exact Euclidean distance transform (``edt``,
   anisotropic voxels allowed): for sphere radii r from large to small, the
-  centres with distance ≥ r are dilated by r (a second distance transform,
-  cropped to the centres' bounding box); a voxel takes the largest r that
-  covers it.  Radii are binned (``bins``, default 25 as in PoreSpy), so
-  thickness is resolved to one bin width.
+  centres with distance ≥ r are dilated by r; a voxel takes the largest r
+  that covers it.  Radii are binned (``bins``, default 25 as in PoreSpy), so
+  thickness is resolved to one bin width.  The dilation is done by sphere
+  insertion where each centre paints only the crescent its neighbours'
+  spheres leave uncovered (numba, parallel); the result is the same as one
+  distance-transform dilation per bin (``local_thickness_dilation``).
 * **open pores** are pore voxels connected (face connectivity) to the
   boundary of the imaged volume (the sample surface); the rest are closed.
 * **surface area** by marching cubes on the mask, lightly smoothed (σ = 0.75
@@ -41,24 +43,80 @@ def _edt(mask: np.ndarray, voxel: tuple[float, float, float], threads: int = 0) 
 
 def local_thickness(mask: np.ndarray, voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0),
                     bins: int = 25, threads: int = 0, progress=None) -> np.ndarray:
-    """Local thickness (sphere *diameter*, in the units of ``voxel_size``) of the True voxels; 0 elsewhere."""
-    mask = np.asarray(mask, dtype=bool)
-    if mask.ndim != 3:
-        raise DatarialError(f"local thickness needs a 3D mask, got shape {mask.shape}")
+    """Local thickness (sphere *diameter*, in the units of ``voxel_size``) of the True voxels; 0 elsewhere.
+
+    Radii are binned from the largest distance down to the smallest voxel
+    edge (``bins`` values); a voxel takes the largest bin radius whose
+    ball, centred where the distance transform reaches it, covers the voxel.
+    Sphere insertion with crescents (:mod:`datarial.micro._thickness`) gives
+    the same map as dilating each bin's centres by a distance transform
+    (:func:`local_thickness_dilation`), at a fraction of the cost.  A phase
+    that fills the whole volume has no boundary: its thickness is NaN.
+    """
+    mask = _check_mask(mask)
     out = np.zeros(mask.shape, dtype=np.float32)
     if not mask.any():
         return out
+    if mask.all():
+        out[:] = np.nan
+        return out
+    need("numba")
+    from datarial.micro import _thickness as kernels
+
+    voxel = np.asarray(voxel_size, dtype=float)
+    if threads:
+        import numba
+
+        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    dt = _edt(mask, tuple(voxel), threads)
+    radii = _radii(dt, voxel, bins)
+    sets = [kernels.offset_sets(radii, k, voxel) for k in range(len(radii))]
+    nd = len(kernels.DIRS)
+    size = np.zeros((len(radii), nd + 1, kernels.NDELTA), dtype=np.int64)
+    for k, (_, starts) in enumerate(sets):
+        n = np.diff(starts)
+        size[k, :nd, :] = n[:-1].reshape(nd, kernels.NDELTA)
+        size[k, nd, :] = n[-1]
+    b = kernels.bin_index(dt, radii, 1e-9, np.empty(mask.shape, dtype=np.int16))
+    how = kernels.classify(b, dt, kernels.DIRS, size, np.empty(mask.shape, dtype=np.int16))
+    idx, bounds = kernels.group_by_bin(b, how, len(radii))
+    del b
+    for k, r in enumerate(radii):
+        if bounds[k + 1] > bounds[k]:
+            offsets, starts = sets[k]
+            kernels.paint(out, mask, idx[bounds[k]:bounds[k + 1]], how, offsets, starts, np.float32(2.0 * r))
+        if progress is not None:
+            progress(k + 1, len(radii))
+    # Voxels never reached (thinner than the smallest bin) take their own diameter.
+    rest = mask & (out == 0)
+    out[rest] = 2.0 * dt[rest]
+    return out
+
+
+def local_thickness_dilation(mask: np.ndarray, voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0),
+                             bins: int = 25, threads: int = 0) -> np.ndarray:
+    """Reference for :func:`local_thickness`: the same binned definition by one dilation per bin.
+
+    For radii r from large to small, the centres with distance ≥ r are dilated
+    by r with a second distance transform (cropped to the centres' bounding
+    box); a voxel takes the largest r that covers it.  Slower (one distance
+    transform per bin), kept to verify the fast path.
+    """
+    mask = _check_mask(mask)
+    out = np.zeros(mask.shape, dtype=np.float32)
+    if not mask.any():
+        return out
+    if mask.all():
+        out[:] = np.nan
+        return out
     voxel = tuple(float(v) for v in voxel_size)
     dt = _edt(mask, voxel, threads)
-    rmax, rmin = float(dt.max()), min(voxel)
-    radii = np.linspace(rmax, rmin, max(2, int(bins))) if rmax > rmin else np.array([rmax])
     todo = mask.copy()
     step = np.asarray(voxel)
-    for k, r in enumerate(radii):
+    for r in _radii(dt, step, bins):
         centres = dt >= r - 1e-9
         if not centres.any():
             continue
-        # Crop to the centres' bounding box grown by r: large spheres are few.
         lo, hi = _bounding_box(centres)
         pad = np.ceil(r / step).astype(int) + 1
         lo = np.maximum(lo - pad, 0)
@@ -68,14 +126,23 @@ def local_thickness(mask: np.ndarray, voxel_size: tuple[float, float, float] = (
         covered = (dist <= r + 1e-9) & todo[box]
         out[box][covered] = 2.0 * r
         todo[box][covered] = False
-        if progress is not None:
-            progress(k + 1, len(radii))
         if not todo.any():
             break
-    # Voxels never reached (thinner than the smallest bin) take their own diameter.
-    rest = todo & mask
-    out[rest] = 2.0 * dt[rest]
+    out[todo] = 2.0 * dt[todo]
     return out
+
+
+def _check_mask(mask: np.ndarray) -> np.ndarray:
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 3:
+        raise DatarialError(f"local thickness needs a 3D mask, got shape {mask.shape}")
+    return np.ascontiguousarray(mask)
+
+
+def _radii(dt: np.ndarray, voxel: np.ndarray, bins: int) -> np.ndarray:
+    """Bin radii, descending from the largest distance to the smallest voxel edge."""
+    rmax, rmin = float(dt.max()), float(min(voxel))
+    return np.linspace(rmax, rmin, max(2, int(bins))) if rmax > rmin else np.array([rmax])
 
 
 def _bounding_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
