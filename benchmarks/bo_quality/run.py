@@ -36,8 +36,12 @@ def run_one(method_name: str, problem_name, seed: int, budget: int = 50) -> dict
     problem_name = problem.name
     method = make_method(method_name)
     method.prepare()
+    t0 = time.perf_counter()
+    method.setup(problem)
+    setup_seconds = time.perf_counter() - t0
     noise_rng = np.random.default_rng(20_000 + seed)
-    record: dict = {"method": method_name, "problem": problem_name, "seed": seed, "ask_seconds": []}
+    record: dict = {"method": method_name, "problem": problem_name, "seed": seed, "ask_seconds": [],
+                    "setup_seconds": setup_seconds}
     if problem.kind == "pool":
         rows = list(initial_points(problem, seed))
         available = np.ones(len(problem.y), bool)
