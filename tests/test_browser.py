@@ -225,3 +225,42 @@ def test_token_server_asks_for_the_token_once_and_viewers_cannot_write(tmp_path,
         page.locator("[data-test=tab-propose]").click()
         assert page.locator("[data-test=propose]").count() == 0
         assert page.locator("[data-test=add-experiment]").count() == 0
+
+
+def test_descriptors_show_in_the_table_plot_and_model_check(server, page):
+    """Microstructure descriptors attached in the shared database: a table column, Jc vs descriptor, model inputs."""
+    from datarial.space import space_from_text
+
+    from .test_descriptors import BA122, porous_campaign
+
+    base, db = server
+    camp = Campaign.create(Store(db), space_from_text(BA122))
+    porous_campaign(camp)
+    page.goto(f"{base}/login")
+    fill(page, "user", "Ada")
+    page.locator("[data-test=login]").click()
+    page.wait_for_url(f"{base}/")
+    page.goto(f"{base}/campaign/{camp.name}")
+    table = page.locator("[data-test=experiments]")
+    table.locator("th", has_text="descriptor: porosity [1]").wait_for()
+    first = camp.descriptors_frame().query("name == 'porosity'").iloc[0]
+    row = table.locator("tbody tr").filter(has=page.locator("td", has_text=str(int(first.experiment_id)))).first
+    assert f"{first.value:.4g}" in row.inner_text()
+
+    # Jc against the descriptor, with Pearson's r.
+    page.locator("[data-test=descriptor]").click()
+    page.get_by_role("option", name="porosity").click()
+    page.locator("[data-test=plot-descriptor]").click()
+    page.locator("[data-test=correlation-plot] .main-svg").first.wait_for()
+    r = camp.correlate_descriptor("porosity").r
+    assert f"Pearson r = {r:.3f} over 18 experiments" in page.locator("[data-test=correlation-r]").inner_text()
+
+    # The model check with the descriptor as an extra input beats the process-only model.
+    page.locator("[data-test=tab-diagnostics]").click()
+    page.locator("[data-test=diagnostics-descriptors]").click()
+    page.get_by_role("option", name="porosity").click()
+    page.keyboard.press("Escape")
+    page.locator("[data-test=show-diagnostics]").click()
+    text = page.locator("[data-test=diagnostics-descriptor-r2]").inner_text()
+    check = camp.diagnose_descriptors(["porosity"])
+    assert f"LOO R² {check.with_descriptors.r2:.3f}" in text and f"{check.process_only.r2:.3f}" in text

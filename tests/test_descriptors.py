@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from datarial.campaign import Campaign
-from datarial.errors import DataFileError
+from datarial.campaign import Campaign, ExperimentRecord, MeasurementRecord
+from datarial.errors import DataFileError, DatarialError, NotFoundError
 from datarial.space import space_from_text
 from datarial.store import Store
 
@@ -108,3 +109,57 @@ def test_cli_attach_and_correlate_jc_with_inverse_grain_size(capsys, tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 1000
     code, _, err = run(capsys, "micro", "correlate", "bulk", "--descriptor", "porosity", "--db", db)
     assert code == 2 and "--descriptor" in err
+
+
+def porous_campaign(c: Campaign, n: int = 18) -> None:
+    """Jc set mostly by a measured porosity that the process parameter does not control."""
+    rng = np.random.default_rng(5)
+    T = rng.choice(np.arange(500, 801, 5), n)
+    porosity = rng.uniform(0.05, 0.40, n)
+    jc = 2.0e5 * (1.0 - 2.0 * porosity) + 5e3 * np.sin(T / 60) + rng.normal(0, 2e3, n)
+    ids = c.add_experiments([ExperimentRecord(conditions={"T_max": float(t)}, measurements=[MeasurementRecord(value=float(j))])
+                             for t, j in zip(T, jc, strict=True)])
+    for eid, p in zip(ids, porosity, strict=True):
+        c.set_descriptors(eid, {"porosity": (float(p), "1"), "grains": (20.0, "count")})
+
+
+def test_descriptor_as_model_input_explains_what_the_process_does_not(camp):
+    porous_campaign(camp)
+    check = camp.diagnose_descriptors(["porosity"])
+    assert check.names == ("porosity",) and check.experiments == 18 and check.skipped == 0
+    assert check.with_descriptors.r2 > 0.8
+    assert check.process_only.r2 < 0.3
+    assert check.lengthscales["descriptor: porosity"] < check.lengthscales["T_max"]
+    assert check.with_descriptors.frame(check.space).columns[1] == "descriptor_porosity [1]"
+    with pytest.raises(DatarialError, match="same value"):
+        camp.diagnose_descriptors(["grains"])
+    with pytest.raises(NotFoundError):
+        camp.diagnose_descriptors(["grain size"])
+
+
+def test_cli_diagnose_with_a_descriptor(capsys, tmp_path, store):
+    c = Campaign.create(store, space_from_text(BA122))
+    porous_campaign(c)
+    code, out, err = run(capsys, "diagnose", c.name, "--descriptor", "poro", "--db", store.url,
+                         "--plot", str(tmp_path / "d.png"), "--out", str(tmp_path / "d.csv"))
+    assert code == 0, err
+    assert "Descriptors as model inputs (18 experiments)" in out
+    assert "process + porosity" in out and "descriptor: porosity" in out  # the lengthscale line
+    table = pd.read_csv(tmp_path / "d.csv")
+    assert "descriptor_porosity [1]" in table.columns
+
+
+def test_rest_diagnostics_with_descriptors(camp):
+    from fastapi.testclient import TestClient
+
+    from datarial.server.app import create_app
+
+    porous_campaign(camp)
+    client = TestClient(create_app(camp.store, ui=False))
+    r = client.get(f"/api/v1/campaigns/{camp.name}/diagnostics", params={"descriptor": ["porosity"]})
+    assert r.status_code == 200, r.text
+    body = r.json()["descriptors"]
+    assert body["r2_with_descriptors"] > 0.8 > body["r2_process_only"]
+    assert "descriptor: porosity" in body["lengthscales"]
+    r = client.get(f"/api/v1/campaigns/{camp.name}/diagnostics", params={"descriptor": ["nothing like it"]})
+    assert r.status_code == 404 and "nothing like it" in r.json()["detail"]

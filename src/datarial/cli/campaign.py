@@ -15,6 +15,7 @@ from datarial.cli.output import (
     console,
     fmt,
     print_batch,
+    print_descriptor_check,
     print_diagnostics,
     print_status,
 )
@@ -148,21 +149,31 @@ def export(campaign: str, out: Path, db: str | None) -> None:
 @click.option("--plot", type=PathType, default=None,
               help="Figure to write (.png, .svg or .pdf; default CAMPAIGN-diagnostics.png).")
 @click.option("--out", type=PathType, default=None, help="Also write the per-condition table (.csv or .xlsx).")
+@click.option("--descriptor", "descriptors", multiple=True,
+              help="Add a measured descriptor (e.g. 'porosity', 'grain diameter') as a model input and compare "
+                   "with the process-only model on the same experiments; repeat for several.")
 @db_option
-def diagnose(campaign: str, plot: Path | None, out: Path | None, db: str | None) -> None:
+def diagnose(campaign: str, plot: Path | None, out: Path | None, descriptors: tuple[str, ...], db: str | None) -> None:
     """Leave-one-out check of CAMPAIGN's model: predicted vs measured, R², calibration of σ."""
     plot = plot or Path(f"{campaign}-diagnostics.png")
     check_output_path(plot, (".png", ".svg", ".pdf"), "--plot")
     check_output_path(out, (".csv", ".xlsx"), "--out")
     c = _open(campaign, db)
-    d = c.diagnose()
-    print_diagnostics(c.space, d)
+    space = c.space
+    if descriptors:
+        check = c.diagnose_descriptors(descriptors)
+        d, space = check.with_descriptors, check.space
+        print_diagnostics(space, d)
+        print_descriptor_check(check)
+    else:
+        d = c.diagnose()
+        print_diagnostics(space, d)
     from datarial.viz.diagnostics import diagnostics_mpl
 
-    diagnostics_mpl(d, c.space.objective.label, log=c.space.objective.transform == "log").savefig(plot, dpi=150)
+    diagnostics_mpl(d, space.objective.label, log=space.objective.transform == "log").savefig(plot, dpi=150)
     console.print(f"Wrote {plot}")
     if out is not None:
-        write_table(d.frame(c.space), out)
+        write_table(d.frame(space), out)
         console.print(f"Wrote {out}")
 
 

@@ -455,42 +455,19 @@ def correlate_cmd(campaign: str, descriptor: str, inverse: bool, plot: Path | No
     check_output_path(plot, (".png", ".svg"), "--plot")
     c = _open(campaign, db)
     try:
-        name, unit = c.find_descriptor(descriptor)
+        cor = c.correlate_descriptor(descriptor, inverse)
     except NotFoundError as exc:
         raise click.BadParameter(str(exc), param_hint="--descriptor") from None
     obj = c.space.objective
-    frame = c.descriptor_pairs(name)
-    if inverse:
-        frame = frame[frame["value"] != 0]
-    pairs = [(int(r.experiment_id), r.value, 1.0 / r.value if inverse else r.value, r.mean, r.sd)
-             for r in frame.itertuples()]
-    if len(pairs) < 2:
-        raise DatarialError(f"'{name}': {len(pairs)} experiment(s) have both this descriptor and a measured "
-                            f"{obj.name}; need at least 2")
-    arr = np.array([p[1:] for p in pairs])
-    x, y = arr[:, 1], arr[:, 2]
-    xlabel = f"1 / {name} [1/{unit}]" if inverse else f"{name} [{unit}]"
-    console.print(f"{'experiment':>10}  {name} [{unit}]  {'1/value' if inverse else ''}  {obj.label} (mean ± sd)")
-    for eid, v, xv, m, sd in pairs:
+    console.print(f"{'experiment':>10}  {cor.name} [{cor.unit}]  {'1/value' if inverse else ''}  {obj.label} (mean ± sd)")
+    for eid, v, xv, m, sd in zip(cor.experiment_ids, cor.value, cor.x, cor.mean, cor.sd, strict=True):
         console.print(f"{eid:>10}  {v:.4g}  {xv:.4g}  {m:.4g} ± {sd:.2g}")
-    slope, icpt = np.polyfit(x, y, 1)
-    r = float(np.corrcoef(x, y)[0, 1]) if np.ptp(x) > 0 and np.ptp(y) > 0 else float("nan")
-    console.print(f"Pearson r = {r:.3f} over {len(pairs)} experiments; fit {obj.name} = {icpt:.4g} + {slope:.4g} × x "
-                  f"(x = {xlabel})")
+    console.print(f"Pearson r = {cor.r:.3f} over {len(cor.x)} experiments; fit {obj.name} = {cor.intercept:.4g} + "
+                  f"{cor.slope:.4g} × x (x = {cor.xlabel})")
     if plot is not None:
-        from matplotlib.figure import Figure
+        from datarial.viz.descriptors import correlation_mpl
 
-        fig = Figure(figsize=(5.2, 3.8), layout="constrained")
-        ax = fig.subplots()
-        ax.errorbar(x, y, yerr=arr[:, 3], fmt="o", capsize=3, label="experiments (mean ± sd)")
-        t = np.linspace(x.min(), x.max(), 50)
-        ax.plot(t, icpt + slope * t, "--", label=f"straight line, r = {r:.2f}")
-        for eid, _, xv, m, _ in pairs:
-            ax.annotate(str(eid), (xv, m), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(obj.label)
-        ax.legend(fontsize=8)
-        fig.savefig(plot, dpi=130)
+        correlation_mpl(cor, obj.label).savefig(plot, dpi=130)
         console.print(f"Wrote {plot}")
 
 

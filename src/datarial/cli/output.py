@@ -104,6 +104,21 @@ def print_diagnostics(space: SearchSpace, d) -> None:
     console.print(d.verdict)
 
 
+def print_descriptor_check(check) -> None:
+    """R² with and without the descriptors, and how strongly the model uses each input."""
+    a, b = check.with_descriptors, check.process_only
+    table = Table(title=f"Descriptors as model inputs ({check.experiments} experiments"
+                        + (f"; {check.skipped} without every descriptor left out)" if check.skipped else ")"))
+    for col in ("model", f"LOO R² ({a.model_space})", "RMSE", "within ±1σ"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    table.add_row("process parameters", f"{b.r2:.3f}", fmt(b.rmse, 3), f"{100 * b.within_1sigma:.0f} %")
+    table.add_row("process + " + ", ".join(check.names), f"{a.r2:.3f}", fmt(a.rmse, 3), f"{100 * a.within_1sigma:.0f} %")
+    console.print(table)
+    ls = sorted(check.lengthscales.items(), key=lambda kv: kv[1])
+    console.print("Lengthscales (fraction of each input's range; shorter = stronger effect): "
+                  + ", ".join(f"{n} {v:.2g}" for n, v in ls))
+
+
 def check_output_path(path: Path | None, suffixes: tuple[str, ...], option: str) -> None:
     """Refuse an output file with the wrong suffix or in a missing folder, before any work is done."""
     if path is None:

@@ -138,21 +138,26 @@ def history_maps(request: Request, name: str, axes: str = AXES, fixed: str | Non
 
 @router.get("/campaigns/{name}/diagnostics",
             summary="Leave-one-out check of the model: predicted vs measured, R², calibration (JSON, CSV, PNG, SVG)")
-def diagnostics(request: Request, name: str, format: Format = "json", _: Principal = Depends(reader)) -> Any:
+def diagnostics(request: Request, name: str, format: Format = "json",
+                descriptor: list[str] = Query([], description="measured descriptors to add as model inputs "
+                                                             "(repeat the parameter); compared with the process-only model"),
+                _: Principal = Depends(reader)) -> Any:
     from datarial.viz.diagnostics import diagnostics_mpl
 
     camp = campaign_of(request, name)
-    d = camp.diagnose()
-    obj = camp.space.objective
+    check = camp.diagnose_descriptors(descriptor) if descriptor else None
+    d, space = (check.with_descriptors, check.space) if check else (camp.diagnose(), camp.space)
+    obj = space.objective
     if format in ("png", "svg"):
         return figure_response(diagnostics_mpl(d, obj.label, log=obj.transform == "log"), format,
                                f"{camp.name}-diagnostics")
-    frame = d.frame(camp.space)
+    frame = d.frame(space)
     if format == "csv":
         return csv_response(frame, f"{camp.name}-diagnostics.csv")
     return plain({"objective": obj.label, "unit": obj.unit, "std_unit": d.std_unit, "summary": d.summary(),
                   "calibration": {"nominal": d.levels, "observed": d.coverage},
-                  "conditions": frame.to_dict(orient="records")})
+                  "conditions": frame.to_dict(orient="records"),
+                  **({"descriptors": check.summary()} if check else {})})
 
 
 @router.get("/campaigns/{name}/unexplored",

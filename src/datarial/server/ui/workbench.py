@@ -10,7 +10,7 @@ from nicegui import background_tasks, run, ui
 
 from datarial.campaign import Campaign
 from datarial.campaign.campaign import MAX_ATTACHMENT_BYTES
-from datarial.campaign.records import column_label
+from datarial.campaign.records import column_label, descriptor_label
 from datarial.errors import DatarialError
 from datarial.optimize.maps import best_conditions, history_frame
 from datarial.server.auth import Principal
@@ -70,7 +70,8 @@ class Workbench:
 
     async def reload(self) -> None:
         """Re-read experiments, pending proposals and counts from the database."""
-        exps, status = await run.io_bound(lambda: (self.camp.experiments(), self.camp.status()))
+        exps, status, desc = await run.io_bound(
+            lambda: (self.camp.experiments(), self.camp.status(), self.camp.descriptors_frame()))
         self.experiments = exps
         self.status = status
         self.summary.clear()
@@ -82,7 +83,17 @@ class Workbench:
                 cond = ", ".join(f"{k}={_fmt(v)}" for k, v in status.best.conditions.items())
                 ui.label(f"best so far: {status.best.mean:.4g} {self.obj.unit} at {cond} (round {status.best.round})") \
                     .props("data-test=best")
-        self.table.rows = [self._row(e) for e in exps]
+        self._descriptor_columns(desc)
+        names = sorted(set(desc["name"]))
+        self.descriptor_row.visible = bool(names)
+        self.descriptor_select.options = names
+        self.descriptor_select.update()
+        self.diag_descriptors.options = names
+        self.diag_descriptors.update()
+        values: dict[int, dict[str, str]] = {}
+        for eid, name, value in zip(desc["experiment_id"], desc["name"], desc["value"], strict=True):
+            values.setdefault(int(eid), {})[f"d_{name}"] = _fmt(float(value))
+        self.table.rows = [{**self._row(e), **values.get(e.experiment_id, {})} for e in exps]
         self.table.update()
         self.render_pending(status.pending)
         if status.measurements:
@@ -96,6 +107,17 @@ class Workbench:
             pass
 
     # ---------------------------------------------------------------- data
+    def _descriptor_columns(self, desc) -> None:
+        """One column per attached descriptor (``descriptor: NAME [unit]``), after the results."""
+        units = dict(zip(desc["name"], desc["unit"], strict=True))
+        wanted = [{"name": f"d_{n}", "label": descriptor_label(n, units[n]), "field": f"d_{n}", "sortable": True}
+                  for n in sorted(units)]
+        base = [c for c in self.table.columns if not c["name"].startswith("d_")]
+        at = next(i for i, c in enumerate(base) if c["name"] == "flags")
+        columns = base[:at] + wanted + base[at:]
+        if columns != self.table.columns:
+            self.table.columns = columns
+
     def _row(self, e) -> dict[str, Any]:
         row = {"id": e.experiment_id, "round": e.round, "source": e.source, "n": e.n,
                "result": "awaiting data" if e.n == 0 else (f"{e.mean:.4g} ± {e.sd:.2g}" if e.sd is not None else f"{e.mean:.4g}"),
@@ -134,6 +156,13 @@ class Workbench:
             ui.button("details & history", on_click=self.details_dialog).props("flat")
         self.table = ui.table(columns=cols, rows=[], row_key="id", selection="single",
                               pagination={"rowsPerPage": 25, "sortBy": "id"}).classes("w-full").props("data-test=experiments")
+        with ui.row().classes("items-center") as self.descriptor_row:
+            ui.label(f"{self.obj.label} against a descriptor:")
+            self.descriptor_select = ui.select([], label="descriptor").classes("w-72").props("data-test=descriptor")
+            self.descriptor_inverse = ui.checkbox("1 / value").props("data-test=descriptor-inverse")
+            ui.button("plot", icon="scatter_plot", on_click=self.show_correlation).props("flat data-test=plot-descriptor")
+        self.descriptor_row.visible = False
+        self.correlation_box = ui.column().classes("w-full")
 
     def _selected(self) -> int | None:
         if not self.table.selected:
@@ -167,6 +196,22 @@ class Workbench:
             buf = io.BytesIO()
             frame.to_excel(buf, index=False)
             ui.download.content(buf.getvalue(), f"{self.camp.name}.xlsx")
+
+    async def show_correlation(self) -> None:
+        from datarial.viz.descriptors import correlation_figure
+
+        name = self.descriptor_select.value
+        if not name:
+            ui.notify("choose a descriptor first", type="warning")
+            return
+        cor = await call(self.camp.correlate_descriptor, name, bool(self.descriptor_inverse.value))
+        if cor is None:
+            return
+        self.correlation_box.clear()
+        with self.correlation_box:
+            ui.label(f"Pearson r = {cor.r:.3f} over {len(cor.x)} experiments; straight line "
+                     f"{self.obj.name} = {cor.intercept:.4g} + {cor.slope:.4g} × x").props("data-test=correlation-r")
+            ui.plotly(correlation_figure(cor, self.obj.label)).classes("w-full").props("data-test=correlation-plot")
 
     def _condition_inputs(self, values: dict[str, Any] | None = None) -> dict[str, Any]:
         inputs = {}
@@ -652,6 +697,8 @@ class Workbench:
         with ui.row().classes("items-center"):
             ui.button("Check the model", icon="fact_check", on_click=self.show_diagnostics) \
                 .props("color=primary data-test=show-diagnostics")
+            self.diag_descriptors = ui.select([], multiple=True, label="descriptors as extra model inputs") \
+                .classes("w-80").props("use-chips data-test=diagnostics-descriptors")
             self.diag_spinner = ui.spinner(size="lg")
             self.diag_spinner.visible = False
             ui.button("PNG", on_click=lambda: self.export_diagnostics("png")).props("flat")
@@ -662,23 +709,31 @@ class Workbench:
     async def show_diagnostics(self) -> None:
         from datarial.viz.diagnostics import diagnostics_figure
 
+        names = list(self.diag_descriptors.value or [])
         self.diag_spinner.visible = True
         try:
-            d = await call(self.camp.diagnose)
+            check = await call(self.camp.diagnose_descriptors, names) if names else None
+            d = check.with_descriptors if check is not None else (None if names else await call(self.camp.diagnose))
         finally:
             self.diag_spinner.visible = False
         if d is None:
             return
         self.last_diagnostics = d
+        self.last_diagnostics_space = check.space if check is not None else self.space
         self.diag_box.clear()
         with self.diag_box:
+            if check is not None:
+                b = check.process_only
+                ui.label(f"with {', '.join(check.names)} as inputs: LOO R² {d.r2:.3f}; process parameters alone on the "
+                         f"same {check.experiments} experiments: {b.r2:.3f}").classes("text-subtitle1") \
+                    .props("data-test=diagnostics-descriptor-r2")
             ui.label(d.verdict).classes("text-subtitle1").props("data-test=diagnostics-verdict")
             ui.label(f"R² {d.r2:.3f} ({d.model_space}) · RMSE {d.rmse:.4g} · "
                      f"within ±1σ {100 * d.within_1sigma:.0f} % (68 % expected) · "
                      f"within ±2σ {100 * d.within_2sigma:.0f} % (95 % expected)")
             fig = diagnostics_figure(d, self.obj.label, log=self.obj.transform == "log")
             ui.plotly(fig).classes("w-full").props("data-test=diagnostics-plot")
-            frame = d.frame(self.space).round(4)
+            frame = d.frame(self.last_diagnostics_space).round(4)
             ui.table.from_pandas(frame).classes("w-full").props("data-test=diagnostics-table")
 
     async def export_diagnostics(self, fmt: str) -> None:
@@ -687,7 +742,8 @@ class Workbench:
             ui.notify("check the model first", type="warning")
             return
         if fmt == "csv":
-            ui.download.content(d.frame(self.space).to_csv(index=False), f"{self.camp.name}-diagnostics.csv", "text/csv")
+            ui.download.content(d.frame(self.last_diagnostics_space).to_csv(index=False),
+                                f"{self.camp.name}-diagnostics.csv", "text/csv")
             return
         from datarial.viz.diagnostics import diagnostics_mpl
 
