@@ -1,0 +1,545 @@
+"""Time stepping of the sintering model on PyTorch tensors (CPU or GPU, float32 or float64).
+
+* **Semi-implicit Fourier-spectral** (default): the stiff linear parts are
+  implicit — κ_ρ∇⁴ρ with a constant stabilising mobility α = max M for the
+  Cahn–Hilliard equation (Zhu et al. 1999, Phys. Rev. E 60, 3564) and
+  L(κ_η∇² − S) for Allen–Cahn — and the rest explicit.  ρ's mean is kept
+  exactly (the k = 0 mode is untouched).
+* **Explicit finite differences** (reference for verification and the
+  benchmark): second-order central differences, forward Euler.
+
+Boundaries: periodic, or zero-flux by even (mirror) extension — the spectral
+step then runs on the doubled grid, which equals a cosine transform.
+
+**Grains share fields.**  Storing one full η per grain is impossible for
+hundreds of grains, so grains far apart share one field (greedy colouring of
+the contact graph).  Each field keeps an *owner* map (which of its grains a
+voxel belongs to: the nearest centre), used for per-grain volumes, forces and
+velocities.  When two grains of one field come close, one is moved to a field
+with room (grain remapping), so fields never merge grains.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from datarial.errors import DatarialError
+from datarial.sinter.model import Parameters, df_deta, df_drho, mobility
+from datarial.sinter.packing import Packing
+
+
+@dataclass
+class Grains:
+    """Per-grain bookkeeping: field index, centre (cells), rotation, volume (cells)."""
+
+    field: np.ndarray  # (n,) int
+    centre: np.ndarray  # (n, d) float
+    rotation: np.ndarray  # (n, 3, 3)
+    volume: np.ndarray  # (n,) Σ η over the grain's voxels
+    velocity: np.ndarray  # (n, d) rigid-body velocity, cells per reduced time
+
+    @property
+    def n(self) -> int:
+        return len(self.field)
+
+
+@dataclass
+class State:
+    """Fields and grains at a time (reduced units)."""
+
+    rho: torch.Tensor  # (*grid)
+    eta: torch.Tensor  # (F, *grid)
+    owner: torch.Tensor  # (F, *grid) int32: grain index, −1 where the field has no grain near
+    grains: Grains
+    time: float = 0.0
+    steps: int = 0
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.rho.shape)
+
+    @property
+    def dim(self) -> int:
+        return self.rho.dim()
+
+    def grain_map(self) -> np.ndarray:
+        """Grain index of each voxel (−1 in pores): the field with the largest η, then its owner."""
+        top = torch.argmax(self.eta, dim=0, keepdim=True)
+        owner = torch.gather(self.owner, 0, top)[0]
+        inside = torch.gather(self.eta, 0, top)[0] > 0.5
+        return torch.where(inside, owner, torch.full_like(owner, -1)).cpu().numpy()
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """How to step: method, boundaries, time step control, precision, device."""
+
+    method: str = "spectral"  # or "explicit"
+    boundary: str = "periodic"  # or "zero-flux"
+    dt: float = 0.05  # initial (adaptive) or fixed step, reduced time
+    adaptive: bool = True
+    dt_max: float = 1.0
+    change_max: float = 0.05  # largest allowed change of ρ or η in one step (adaptive)
+    stabilise_eta: float = 6.0  # S of the Allen–Cahn step (× B)
+    dtype: str = "float64"
+    device: str = "cpu"
+    owner_every: int = 20  # steps between owner-map/centre updates
+    remap_margin: float = 4.0  # cells kept between grains sharing a field (beyond their radii)
+
+    def __post_init__(self) -> None:
+        if self.method not in ("spectral", "explicit"):
+            raise DatarialError(f"solver method {self.method!r}: use 'spectral' or 'explicit'")
+        if self.boundary not in ("periodic", "zero-flux"):
+            raise DatarialError(f"boundary {self.boundary!r}: use 'periodic' or 'zero-flux'")
+        if self.dtype not in ("float32", "float64"):
+            raise DatarialError(f"dtype {self.dtype!r}: use 'float32' or 'float64'")
+        if not self.dt > 0 or not self.dt_max > 0:
+            raise DatarialError("the time step must be positive")
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return torch.float32 if self.dtype == "float32" else torch.float64
+
+
+def resolve_device(device: str) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto``; a clear error when CUDA is asked for but absent."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DatarialError(f"--device {device}: no CUDA GPU is available here (use cpu or auto)")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise DatarialError(f"--device {device!r}: use cpu, cuda, cuda:N or auto") from None
+
+
+# ----------------------------------------------------------------------------- field assignment
+def _radius(volume: float, dim: int) -> float:
+    return math.sqrt(volume / math.pi) if dim == 2 else (3 * volume / (4 * math.pi)) ** (1 / 3)
+
+
+def _min_image(d: np.ndarray, size: np.ndarray, periodic: bool) -> np.ndarray:
+    return d - size * np.round(d / size) if periodic else d
+
+
+def assign_fields(centres: np.ndarray, radii: np.ndarray, shape: tuple[int, ...], periodic: bool,
+                  margin: float) -> np.ndarray:
+    """Greedy colouring: grains closer than r_i + r_j + margin get different fields (largest first)."""
+    n = len(centres)
+    size = np.asarray(shape, float)
+    d = _min_image(centres[:, None, :] - centres[None, :, :], size, periodic)
+    dist = np.sqrt(np.sum(d * d, axis=-1))
+    conflict = dist < radii[:, None] + radii[None, :] + margin
+    np.fill_diagonal(conflict, False)
+    fields = np.full(n, -1, dtype=np.int64)
+    for i in np.argsort(-conflict.sum(axis=1), kind="stable"):
+        used = set(fields[conflict[i]].tolist())
+        f = 0
+        while f in used:
+            f += 1
+        fields[i] = f
+    return fields
+
+
+# ----------------------------------------------------------------------------- initial state
+def initial_state(packing: Packing, settings: SolverSettings | None = None, width: float = 2.0) -> State:
+    """Smooth ρ and η (tanh profiles of width ``width`` cells) from a labelled packing."""
+    from scipy import ndimage
+
+    settings = settings or SolverSettings()
+    device = resolve_device(settings.device)
+    labels = packing.labels
+    shape = labels.shape
+    periodic = settings.boundary == "periodic"
+    n = packing.n
+    volumes = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(float)
+    if np.any(volumes == 0):
+        raise DatarialError(f"grain(s) {', '.join(map(str, np.flatnonzero(volumes == 0) + 1))} have no voxel")
+    radii = np.array([_radius(v, len(shape)) for v in volumes])
+    fields = assign_fields(packing.centres, radii, shape, periodic, settings.remap_margin + 2 * width)
+    nf = int(fields.max()) + 1
+
+    def smooth(mask: np.ndarray) -> np.ndarray:
+        # Signed distance to the mask's boundary → tanh profile; periodic wrap by padding.
+        pad = 8 if periodic else 0
+        m = np.pad(mask, pad, mode="wrap") if pad else mask
+        inside = ndimage.distance_transform_edt(m) - 0.5
+        outside = ndimage.distance_transform_edt(~m) - 0.5
+        sd = np.where(m, inside, -outside)
+        if pad:
+            sd = sd[tuple(slice(pad, -pad) for _ in shape)]
+        return 0.5 * (1.0 + np.tanh(sd / width))
+
+    rho = smooth(labels > 0)
+    eta = np.zeros((nf, *shape))
+    for f in range(nf):
+        members = np.flatnonzero(fields == f) + 1
+        eta[f] = smooth(np.isin(labels, members))
+    dtype = settings.torch_dtype
+    state = State(torch.as_tensor(rho, dtype=dtype, device=device), torch.as_tensor(eta, dtype=dtype, device=device),
+                  torch.empty((nf, *shape), dtype=torch.int32, device=device),
+                  Grains(fields, packing.centres.astype(float).copy(), packing.rotations.copy(), volumes,
+                         np.zeros((n, len(shape)))))
+    update_owners(state, periodic)
+    return state
+
+
+# ----------------------------------------------------------------------------- owners, centres, remapping
+def update_owners(state: State, periodic: bool) -> None:
+    """Owner map per field (nearest centre among the field's grains), then volumes and centres."""
+    g = state.grains
+    shape = state.shape
+    dev = state.rho.device
+    size = torch.as_tensor(shape, dtype=torch.float64, device=dev)
+    coords = [torch.arange(s, dtype=torch.float64, device=dev) for s in shape]
+    for f in range(state.eta.shape[0]):
+        members = np.flatnonzero(g.field == f)
+        owner = torch.full(shape, -1, dtype=torch.int32, device=dev)
+        if len(members):
+            best = torch.full(shape, math.inf, dtype=torch.float64, device=dev)
+            for i in members:
+                d2 = torch.zeros(shape, dtype=torch.float64, device=dev)
+                for ax in range(len(shape)):
+                    d = coords[ax] - float(g.centre[i, ax])
+                    if periodic:
+                        d = d - size[ax] * torch.round(d / size[ax])
+                    d2 = d2 + (d * d).reshape([-1 if a == ax else 1 for a in range(len(shape))])
+                closer = d2 < best
+                best = torch.where(closer, d2, best)
+                owner = torch.where(closer, torch.tensor(int(i), dtype=torch.int32, device=dev), owner)
+        state.owner[f] = owner
+    # Volumes and centres (circular mean on periodic axes).
+    n = g.n
+    flat_owner = state.owner.reshape(-1).long()
+    weight = state.eta.reshape(-1).to(torch.float64)
+    ok = flat_owner >= 0
+    vol = torch.bincount(flat_owner[ok], weights=weight[ok], minlength=n)
+    g.volume = vol.cpu().numpy()
+    idx = torch.arange(math.prod(shape), device=dev)
+    for ax in range(len(shape)):
+        stride = math.prod(shape[ax + 1:])
+        pos = ((idx // stride) % shape[ax]).to(torch.float64).repeat(state.eta.shape[0])
+        if periodic:
+            ang = 2 * math.pi * pos / shape[ax]
+            c = torch.bincount(flat_owner[ok], weights=(weight * torch.cos(ang))[ok], minlength=n)
+            s = torch.bincount(flat_owner[ok], weights=(weight * torch.sin(ang))[ok], minlength=n)
+            centre = (torch.atan2(s, c) % (2 * math.pi)) * shape[ax] / (2 * math.pi)
+        else:
+            centre = torch.bincount(flat_owner[ok], weights=(weight * pos)[ok], minlength=n) / vol.clamp_min(1e-12)
+        alive = vol.cpu().numpy() > 1e-6
+        g.centre[alive, ax] = centre.cpu().numpy()[alive]
+
+
+def remap_grains(state: State, periodic: bool, margin: float) -> int:
+    """Move grains that came too close to a field-mate onto a field with room; returns how many moved."""
+    g = state.grains
+    shape = state.shape
+    size = np.asarray(shape, float)
+    alive = g.volume > 1e-6
+    radii = np.array([_radius(max(v, 0.0), len(shape)) for v in g.volume])
+    d = _min_image(g.centre[:, None, :] - g.centre[None, :, :], size, periodic)
+    dist = np.sqrt(np.sum(d * d, axis=-1))
+    reach = radii[:, None] + radii[None, :] + margin
+    moved = 0
+    for i in range(g.n):
+        if not alive[i]:
+            continue
+        mates = (g.field == g.field[i]) & alive & (np.arange(g.n) != i)
+        if not np.any(mates & (dist[i] < reach[i])):
+            continue
+        near = alive & (dist[i] < reach[i])
+        busy = set(g.field[near].tolist())
+        target = next((f for f in range(state.eta.shape[0]) if f not in busy), None)
+        if target is None:  # every field has a grain nearby: add one
+            target = state.eta.shape[0]
+            state.eta = torch.cat([state.eta, torch.zeros_like(state.eta[:1])])
+            state.owner = torch.cat([state.owner, torch.full_like(state.owner[:1], -1)])
+        src = int(g.field[i])
+        mine = state.owner[src] == i
+        state.eta[target] = torch.where(mine, state.eta[src], state.eta[target])
+        state.eta[src] = torch.where(mine, torch.zeros_like(state.eta[src]), state.eta[src])
+        g.field[i] = target
+        moved += 1
+        update_owners(state, periodic)
+    return moved
+
+
+# ----------------------------------------------------------------------------- operators
+class _Spectral:
+    """Wave vectors of a (possibly mirror-extended) grid, for rfftn."""
+
+    def __init__(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> None:
+        self.shape = shape
+        ks = []
+        for ax, n in enumerate(shape):
+            freq = torch.fft.rfftfreq(n, d=1.0) if ax == len(shape) - 1 else torch.fft.fftfreq(n, d=1.0)
+            k = (2 * math.pi * freq).to(dtype=dtype, device=device)
+            ks.append(k.reshape([-1 if a == ax else 1 for a in range(len(shape))]))
+        self.k = ks
+        self.k2 = sum(k * k for k in ks)
+        self.dims = tuple(range(-len(shape), 0))
+
+    def fft(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.fft.rfftn(x, dim=self.dims)
+
+    def ifft(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.fft.irfftn(x, s=self.shape, dim=self.dims)
+
+    def grad(self, xh: torch.Tensor) -> list[torch.Tensor]:
+        return [self.ifft(1j * k * xh) for k in self.k]
+
+    def div_hat(self, comps: list[torch.Tensor]) -> torch.Tensor:
+        return sum(1j * k * self.fft(c) for k, c in zip(self.k, comps, strict=True))
+
+
+def _mirror(x: torch.Tensor, dims: int, sign: list[float] | None = None) -> torch.Tensor:
+    """Even extension over the last ``dims`` axes (doubling each); vector components may flip sign."""
+    for a in range(-dims, 0):
+        flipped = torch.flip(x, dims=(a,))
+        if sign is not None:
+            flipped = flipped * sign[a + dims]
+        x = torch.cat([x, flipped], dim=a)
+    return x
+
+
+def _crop(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    return x[(..., *[slice(0, n) for n in shape])]
+
+
+class Simulation:
+    """A sintering run: state, parameters and the stepper; :meth:`run` advances to a time."""
+
+    def __init__(self, state: State, params: Parameters, settings: SolverSettings | None = None) -> None:
+        self.state = state
+        self.params = params
+        self.settings = settings or SolverSettings()
+        self.periodic = self.settings.boundary == "periodic"
+        self.dt = self.settings.dt
+        self.rejected = 0
+        dev, dt = state.rho.device, state.rho.dtype
+        ext = state.shape if self.periodic else tuple(2 * n for n in state.shape)
+        self._spec = _Spectral(ext, dt, dev)
+
+    # --------------------------------------------------------------- rigid-body motion
+    def rigid_body_velocities(self) -> np.ndarray:
+        """Velocity (cells per reduced time) of every grain from the neck forces (Wang 2006)."""
+        p, st = self.params, self.state
+        g = st.grains
+        vel = np.zeros((g.n, st.dim))
+        if p.m_tr <= 0 or p.k_st <= 0 or st.eta.shape[0] < 2:
+            return vel
+        eta = st.eta
+        thr = math.sqrt(p.c_neck)
+        neck = (eta > thr).sum(dim=0) >= 2
+        idx = torch.nonzero(neck, as_tuple=False)  # (m, d)
+        if len(idx) == 0:
+            return vel
+        shape = st.shape
+        # Central-difference gradients of every field at the neck voxels.
+        grads = []
+        for ax in range(st.dim):
+            up, dn = idx.clone(), idx.clone()
+            up[:, ax] += 1
+            dn[:, ax] -= 1
+            if self.periodic:
+                up[:, ax] %= shape[ax]
+                dn[:, ax] %= shape[ax]
+            else:
+                up[:, ax].clamp_(0, shape[ax] - 1)
+                dn[:, ax].clamp_(0, shape[ax] - 1)
+            grads.append((eta[(slice(None), *up.T)] - eta[(slice(None), *dn.T)]) / 2.0)
+        grad = torch.stack(grads, dim=-1)  # (F, m, d)
+        e = eta[(slice(None), *idx.T)]  # (F, m)
+        rho = st.rho[tuple(idx.T)]
+        pair = (e[:, None, :] * e[None, :, :]) >= p.c_neck  # (F, F, m)
+        nf = e.shape[0]
+        pair[torch.arange(nf), torch.arange(nf)] = False
+        # Σ_j [∇η_i − ∇η_j] over the fields j in contact with i.
+        count = pair.sum(dim=1).to(grad.dtype)  # (F, m)
+        others = torch.einsum("ijm,jmd->imd", pair.to(grad.dtype), grad)
+        dens = p.k_st * (rho - p.rho0)[None, :, None] * (count[..., None] * grad - others)  # (F, m, d)
+        own = st.owner[(slice(None), *idx.T)].long()  # (F, m)
+        ok = own >= 0
+        force = torch.zeros((g.n, st.dim), dtype=grad.dtype, device=grad.device)
+        force.index_add_(0, own[ok], dens[ok])
+        vol = torch.as_tensor(np.maximum(g.volume, 1e-6), dtype=grad.dtype, device=grad.device)
+        return (p.m_tr * force / vol[:, None]).cpu().numpy()
+
+    def _velocity_fields(self) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+        """Per-field velocity components (F, *grid) for each axis, or None without motion."""
+        g, st, p = self.state.grains, self.state, self.params
+        if p.m_tr <= 0 or not np.any(g.velocity):
+            return None
+        v = torch.as_tensor(np.vstack([g.velocity, np.zeros((1, st.dim))]), dtype=st.rho.dtype, device=st.rho.device)
+        own = st.owner.long().clone()
+        own[own < 0] = g.n  # the zero row
+        body = (st.eta > p.c_body).to(st.rho.dtype)
+        comps = [v[:, ax][own] * body for ax in range(st.dim)]
+        return body, comps
+
+    # --------------------------------------------------------------- one step
+    def _rates_explicit(self, rho: torch.Tensor, eta: torch.Tensor, vel) -> tuple[torch.Tensor, torch.Tensor]:
+        p = self.params
+        d = rho.dim()
+        dims = tuple(range(-d, 0))
+
+        def shift(x, ax, s):
+            if self.periodic:
+                return torch.roll(x, shifts=s, dims=ax)
+            # Zero flux: the ghost cell repeats the edge cell (mirror about the face).
+            idx = torch.arange(x.shape[ax], device=x.device) - s
+            idx = idx.clamp(0, x.shape[ax] - 1)
+            return torch.index_select(x, ax, idx)
+
+        def lap(x):
+            return sum(shift(x, a, 1) + shift(x, a, -1) - 2 * x for a in dims)
+
+        s2, s3 = (eta * eta).sum(0), (eta**3).sum(0)
+        gb = eta.sum(0) ** 2 - s2
+        mu = df_drho(rho, s2, s3, p) - p.kappa_rho * lap(rho)
+        M = mobility(rho, gb, p)
+        drho = torch.zeros_like(rho)
+        for a in dims:
+            # Face fluxes M_{i±1/2}(μ_{i±1} − μ_i); at a zero-flux wall the ghost repeats the edge, so they vanish.
+            up = 0.5 * (M + shift(M, a, -1)) * (shift(mu, a, -1) - mu)
+            dn = 0.5 * (M + shift(M, a, 1)) * (mu - shift(mu, a, 1))
+            drho = drho + up - dn
+        deta = -p.L * (df_deta(rho, eta, s2, p) - p.kappa_eta * lap(eta))
+        if vel is not None:
+            _, comps = vel
+            for a, vc in zip(dims, comps, strict=True):
+                fe = eta * vc
+                deta = deta - (shift(fe, a, -1) - shift(fe, a, 1)) / 2.0
+                fr = rho * vc.sum(0)
+                drho = drho - (shift(fr, a, -1) - shift(fr, a, 1)) / 2.0
+        return drho, deta
+
+    def _step_explicit(self, dt: float) -> tuple[torch.Tensor, torch.Tensor]:
+        st = self.state
+        drho, deta = self._rates_explicit(st.rho, st.eta, self._velocity_fields())
+        return st.rho + dt * drho, st.eta + dt * deta
+
+    def _step_spectral(self, dt: float) -> tuple[torch.Tensor, torch.Tensor]:
+        st, p, sp = self.state, self.params, self._spec
+        d = st.dim
+        rho, eta = st.rho, st.eta
+        vel = self._velocity_fields()
+        if not self.periodic:
+            rho, eta = _mirror(rho, d), _mirror(eta, d)
+            if vel is not None:
+                body, comps = vel
+                comps = [_mirror(c, d, sign=[(-1.0 if a == ax else 1.0) for a in range(d)])
+                         for ax, c in enumerate(comps)]
+                vel = (body, comps)
+        s2, s3 = (eta * eta).sum(0), (eta**3).sum(0)
+        gb = eta.sum(0) ** 2 - s2
+        rho_h = sp.fft(rho)
+        mu_h = sp.fft(df_drho(rho, s2, s3, p)) + p.kappa_rho * sp.k2 * rho_h
+        M = mobility(rho, gb, p)
+        flux = [M * g for g in sp.grad(mu_h)]
+        if vel is not None:
+            v_tot = [c.sum(0) for c in vel[1]]
+            flux = [f - rho * v for f, v in zip(flux, v_tot, strict=True)]
+        alpha = float(M.max()) * p.kappa_rho
+        k4 = sp.k2 * sp.k2
+        rho_new = sp.ifft((rho_h + dt * sp.div_hat(flux) + dt * alpha * k4 * rho_h) / (1.0 + dt * alpha * k4))
+        S = self.settings.stabilise_eta * p.B
+        eta_h = sp.fft(eta)
+        rhs = eta_h - dt * p.L * (sp.fft(df_deta(rho, eta, s2, p)) - S * eta_h)
+        if vel is not None:
+            rhs = rhs - dt * sp.div_hat([eta * c for c in vel[1]])
+        eta_new = sp.ifft(rhs / (1.0 + dt * p.L * (p.kappa_eta * sp.k2 + S)))
+        if not self.periodic:
+            rho_new, eta_new = _crop(rho_new, st.shape), _crop(eta_new, st.shape)
+        return rho_new, eta_new
+
+    def step(self) -> float:
+        """Advance one (accepted) step; returns the step size used."""
+        st, s = self.state, self.settings
+        stepper = self._step_spectral if s.method == "spectral" else self._step_explicit
+        if st.steps % s.owner_every == 0:
+            update_owners(st, self.periodic)
+            if st.eta.shape[0] > 1:
+                remap_grains(st, self.periodic, s.remap_margin)
+                self._spec = _Spectral(self._spec.shape, st.rho.dtype, st.rho.device)
+            st.grains.velocity = self.rigid_body_velocities()
+        while True:
+            dt = self.dt
+            rho_new, eta_new = stepper(dt)
+            change = max(float((rho_new - st.rho).abs().max()), float((eta_new - st.eta).abs().max()))
+            if not math.isfinite(change):
+                raise DatarialError(f"the solution blew up at t = {st.time:.4g} with Δt = {dt:.3g}: "
+                                    "use a smaller time step (or the spectral method)")
+            if not s.adaptive or change <= s.change_max or dt < 1e-8:
+                break
+            self.dt = dt * 0.5
+            self.rejected += 1
+        st.rho, st.eta = rho_new, eta_new
+        st.time += dt
+        st.steps += 1
+        if s.adaptive and change < 0.25 * s.change_max:
+            self.dt = min(dt * 1.2, s.dt_max)
+        return dt
+
+    def run(self, t_end: float, callback: Callable[[State], None] | None = None, every: float | None = None,
+            progress: Callable[[float, float], None] | None = None, max_steps: int = 10_000_000) -> State:
+        """Step until ``t_end`` (reduced time); ``callback(state)`` every ``every`` time units (and at the end)."""
+        st = self.state
+        next_out = st.time + every if every else math.inf
+        while st.time < t_end - 1e-12:
+            if st.steps >= max_steps:
+                raise DatarialError(f"stopped after {max_steps} steps at t = {st.time:.4g} of {t_end:.4g}")
+            want, room = self.dt, min(t_end, next_out) - st.time
+            clipped = room < want
+            if clipped:
+                self.dt = max(room, 1e-12)
+            before = self.rejected
+            self.step()
+            if clipped and self.rejected == before:
+                self.dt = want  # the clip was for the output time, not for stability
+            if progress is not None:
+                progress(st.time, t_end)
+            if callback is not None and st.time >= next_out - 1e-12:
+                callback(st)
+                next_out += every
+        if callback is not None:
+            callback(st)
+        return st
+
+
+@dataclass(frozen=True)
+class Measures:
+    """Densification measures of a state (cells, reduced time)."""
+
+    time: float
+    mass: float  # Σρ
+    density: float  # mean ρ
+    centre_distance: float | None  # two-grain runs: distance of the centres
+    neck_radius: float | None  # two-grain runs: radius of the neck (cells)
+    grains: int
+    extras: dict = field(default_factory=dict)
+
+
+def neck_radius(state: State) -> float:
+    """Neck radius of a two-grain state: half-width (2D) or equivalent radius (3D) of ρ > 0.5 on the mid plane."""
+    g = state.grains
+    c = g.centre[:2]
+    axis = int(np.argmax(np.abs(c[1] - c[0])))
+    mid = int(round(float(c[:, axis].mean())))
+    plane = state.rho.select(axis, mid).cpu().numpy()
+    area = float(np.sum(plane > 0.5))
+    return area / 2.0 if state.dim == 2 else math.sqrt(area / math.pi)
+
+
+def measures(state: State) -> Measures:
+    g = state.grains
+    alive = g.volume > 1e-6
+    two = int(alive.sum()) == 2 and g.n == 2
+    return Measures(state.time, float(state.rho.sum()), float(state.rho.mean()),
+                    float(np.linalg.norm(g.centre[1] - g.centre[0])) if two else None,
+                    neck_radius(state) if two else None, int(alive.sum()))
