@@ -61,7 +61,8 @@ class Parameters:
 
     Rigid-body motion (Wang 2006): in necks where ηᵢηⱼ ≥ ``c_neck`` the force
     density k_st (ρ − ρ0)(∇ηᵢ − ∇ηⱼ) acts on grain i; its velocity is
-    vᵢ = m_tr Fᵢ / Vᵢ, carried by the voxels where ηᵢ > ``c_body``.
+    vᵢ = m_tr Fᵢ / Vᵢ, carried with weight min(1, ηᵢ/``c_body``) (continuous,
+    so the edge of the moving body is no source of η).
     ``m_tr = 0`` switches rigid-body motion off.
     """
 
@@ -77,7 +78,7 @@ class Parameters:
     k_st: float = 0.0
     rho0: float = 0.9816
     c_neck: float = 0.14
-    c_body: float = 0.5
+    c_body: float = 0.1
     m_tr: float = 0.0
 
     def __post_init__(self) -> None:
@@ -109,6 +110,11 @@ def df_drho(rho, s2, s3, p: Parameters):
 def df_deta(rho, eta, s2, p: Parameters):
     """∂f/∂ηᵢ for every field at once (``eta`` has the fields on axis 0)."""
     return 12.0 * p.B * ((1.0 - rho) * eta - (2.0 - rho) * eta * eta + eta * s2)
+
+
+def d2f_deta2(rho, eta, s2, p: Parameters):
+    """∂²f/∂ηᵢ² (diagonal), the stiffness of the local Allen–Cahn reaction."""
+    return 12.0 * p.B * ((1.0 - rho) - 2.0 * (2.0 - rho) * eta + s2 + 2.0 * eta * eta)
 
 
 def bulk_energy(rho, s2, s3, p: Parameters):

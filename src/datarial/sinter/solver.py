@@ -1,10 +1,13 @@
 """Time stepping of the sintering model on PyTorch tensors (CPU or GPU, float32 or float64).
 
-* **Semi-implicit Fourier-spectral** (default): the stiff linear parts are
-  implicit — κ_ρ∇⁴ρ with a constant stabilising mobility α = max M for the
-  Cahn–Hilliard equation (Zhu et al. 1999, Phys. Rev. E 60, 3564) and
-  L(κ_η∇² − S) for Allen–Cahn — and the rest explicit.  ρ's mean is kept
-  exactly (the k = 0 mode is untouched).
+* **Semi-implicit Fourier-spectral** (default): for ρ (Cahn–Hilliard) the
+  stiff κ_ρ∇⁴ term is implicit with a constant stabilising mobility
+  α = max M (Zhu et al. 1999, Phys. Rev. E 60, 3564), the rest explicit; ρ's
+  mean is kept exactly (the k = 0 mode is untouched).  For the η (Allen–Cahn)
+  Strang splitting: the local reaction by exponential-Euler sub-steps and
+  L κ_η ∇² exactly in Fourier space.  (A stabilising constant S in the
+  Allen–Cahn step, the common alternative, slowed a shrinking grain by 75× at
+  Δt = 0.5 — measured — so it is not used.)
 * **Explicit finite differences** (reference for verification and the
   benchmark): second-order central differences, forward Euler.
 
@@ -23,13 +26,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from datarial.errors import DatarialError
-from datarial.sinter.model import Parameters, df_deta, df_drho, mobility
+from datarial.sinter.model import Parameters, d2f_deta2, df_deta, df_drho, mobility
 from datarial.sinter.packing import Packing
 
 
@@ -85,7 +88,7 @@ class SolverSettings:
     adaptive: bool = True
     dt_max: float = 1.0
     change_max: float = 0.05  # largest allowed change of ρ or η in one step (adaptive)
-    stabilise_eta: float = 6.0  # S of the Allen–Cahn step (× B)
+    react_step: float = 0.1  # largest sub-step of the local Allen–Cahn reaction (spectral method)
     dtype: str = "float64"
     device: str = "cpu"
     owner_every: int = 20  # steps between owner-map/centre updates
@@ -261,7 +264,7 @@ def remap_grains(state: State, periodic: bool, margin: float) -> int:
             state.owner = torch.cat([state.owner, torch.full_like(state.owner[:1], -1)])
         src = int(g.field[i])
         mine = state.owner[src] == i
-        state.eta[target] = torch.where(mine, state.eta[src], state.eta[target])
+        state.eta[target] = state.eta[target] + torch.where(mine, state.eta[src], torch.zeros_like(state.eta[src]))
         state.eta[src] = torch.where(mine, torch.zeros_like(state.eta[src]), state.eta[src])
         g.field[i] = target
         moved += 1
@@ -334,8 +337,7 @@ class Simulation:
         if p.m_tr <= 0 or p.k_st <= 0 or st.eta.shape[0] < 2:
             return vel
         eta = st.eta
-        thr = math.sqrt(p.c_neck)
-        neck = (eta > thr).sum(dim=0) >= 2
+        neck = (eta >= p.c_neck).sum(dim=0) >= 2  # ηᵢηⱼ ≥ c needs both ≥ c
         idx = torch.nonzero(neck, as_tuple=False)  # (m, d)
         if len(idx) == 0:
             return vel
@@ -378,7 +380,7 @@ class Simulation:
         v = torch.as_tensor(np.vstack([g.velocity, np.zeros((1, st.dim))]), dtype=st.rho.dtype, device=st.rho.device)
         own = st.owner.long().clone()
         own[own < 0] = g.n  # the zero row
-        body = (st.eta > p.c_body).to(st.rho.dtype)
+        body = (st.eta / p.c_body).clamp(0.0, 1.0)  # continuous: no source at the edge of the body
         comps = [v[:, ax][own] * body for ax in range(st.dim)]
         return body, comps
 
@@ -413,8 +415,8 @@ class Simulation:
         if vel is not None:
             _, comps = vel
             for a, vc in zip(dims, comps, strict=True):
-                fe = eta * vc
-                deta = deta - (shift(fe, a, -1) - shift(fe, a, 1)) / 2.0
+                # η is carried (advective form, a rigid shift); ρ's flux keeps its mass (conservative form)
+                deta = deta - vc * (shift(eta, a, -1) - shift(eta, a, 1)) / 2.0
                 fr = rho * vc.sum(0)
                 drho = drho - (shift(fr, a, -1) - shift(fr, a, 1)) / 2.0
         return drho, deta
@@ -423,6 +425,19 @@ class Simulation:
         st = self.state
         drho, deta = self._rates_explicit(st.rho, st.eta, self._velocity_fields())
         return st.rho + dt * drho, st.eta + dt * deta
+
+    def _react(self, rho: torch.Tensor, eta: torch.Tensor, h: float) -> torch.Tensor:
+        """∂η/∂t = −L ∂f/∂η at each voxel over ``h``: exponential-Euler sub-steps of at most ``react_step``."""
+        p = self.params
+        m = max(1, math.ceil(h / self.settings.react_step - 1e-9))
+        dh = h / m
+        for _ in range(m):
+            s2 = (eta * eta).sum(0)
+            rate = -p.L * df_deta(rho, eta, s2, p)
+            z = -dh * p.L * d2f_deta2(rho, eta, s2, p)
+            phi = torch.where(z.abs() > 1e-6, torch.expm1(z) / z, 1.0 + 0.5 * z)
+            eta = eta + dh * phi * rate
+        return eta
 
     def _step_spectral(self, dt: float) -> tuple[torch.Tensor, torch.Tensor]:
         st, p, sp = self.state, self.params, self._spec
@@ -448,12 +463,16 @@ class Simulation:
         alpha = float(M.max()) * p.kappa_rho
         k4 = sp.k2 * sp.k2
         rho_new = sp.ifft((rho_h + dt * sp.div_hat(flux) + dt * alpha * k4 * rho_h) / (1.0 + dt * alpha * k4))
-        S = self.settings.stabilise_eta * p.B
+        # Allen–Cahn by Strang splitting: half a step of the local reaction −L ∂f/∂η (exponential
+        # Euler sub-steps, exact for its stiff linear part), the gradient term L κ_η ∇² exactly in
+        # Fourier space (with the advection), then the other half of the reaction.  Unlike a
+        # stabilising constant S, this does not slow grain-boundary motion at large Δt.
+        eta = self._react(rho, eta, 0.5 * dt)
         eta_h = sp.fft(eta)
-        rhs = eta_h - dt * p.L * (sp.fft(df_deta(rho, eta, s2, p)) - S * eta_h)
-        if vel is not None:
-            rhs = rhs - dt * sp.div_hat([eta * c for c in vel[1]])
-        eta_new = sp.ifft(rhs / (1.0 + dt * p.L * (p.kappa_eta * sp.k2 + S)))
+        if vel is not None:  # advective form: a rigid shift of each grain's η
+            eta_h = eta_h - dt * sp.fft(sum(c * g for c, g in zip(vel[1], sp.grad(eta_h), strict=True)))
+        eta = sp.ifft(eta_h * torch.exp(-dt * p.L * p.kappa_eta * sp.k2))
+        eta_new = self._react(rho_new, eta, 0.5 * dt)
         if not self.periodic:
             rho_new, eta_new = _crop(rho_new, st.shape), _crop(eta_new, st.shape)
         return rho_new, eta_new
@@ -466,8 +485,8 @@ class Simulation:
             update_owners(st, self.periodic)
             if st.eta.shape[0] > 1:
                 remap_grains(st, self.periodic, s.remap_margin)
-                self._spec = _Spectral(self._spec.shape, st.rho.dtype, st.rho.device)
-            st.grains.velocity = self.rigid_body_velocities()
+        if self.params.m_tr > 0:
+            st.grains.velocity = self.rigid_body_velocities()  # every step: the force feeds back fast
         while True:
             dt = self.dt
             rho_new, eta_new = stepper(dt)
@@ -521,8 +540,8 @@ class Measures:
     density: float  # mean ρ
     centre_distance: float | None  # two-grain runs: distance of the centres
     neck_radius: float | None  # two-grain runs: radius of the neck (cells)
+    hull_volume: float  # volume (area in 2D) of the convex hull of the voxels with ρ > 0.5, cells
     grains: int
-    extras: dict = field(default_factory=dict)
 
 
 def neck_radius(state: State) -> float:
@@ -536,10 +555,36 @@ def neck_radius(state: State) -> float:
     return area / 2.0 if state.dim == 2 else math.sqrt(area / math.pi)
 
 
+def hull_volume(state: State) -> float:
+    """Convex-hull volume (area in 2D) of the material, in cells: shrinks as the body densifies.
+
+    The hull is taken over the ρ = 0.5 crossings between neighbouring voxels
+    (linear interpolation), so it moves by fractions of a cell.
+    """
+    from scipy.spatial import ConvexHull
+
+    rho = state.rho.cpu().numpy()
+    pts = []
+    for ax in range(rho.ndim):
+        a = np.moveaxis(rho, ax, 0)
+        lo, hi = a[:-1], a[1:]
+        cross = (lo - 0.5) * (hi - 0.5) < 0
+        idx = np.argwhere(cross).astype(float)
+        frac = (0.5 - lo[cross]) / (hi[cross] - lo[cross])
+        idx[:, 0] += frac
+        order = [ax] + [b for b in range(rho.ndim) if b != ax]  # moveaxis put ``ax`` first
+        pts.append(idx[:, np.argsort(order)])
+    pts = np.concatenate(pts)
+    if len(pts) <= state.dim:
+        return 0.0
+    return float(ConvexHull(pts).volume)
+
+
 def measures(state: State) -> Measures:
+    """Mass, density, two-grain centre distance and neck radius, convex-hull volume, grain count."""
     g = state.grains
     alive = g.volume > 1e-6
     two = int(alive.sum()) == 2 and g.n == 2
     return Measures(state.time, float(state.rho.sum()), float(state.rho.mean()),
                     float(np.linalg.norm(g.centre[1] - g.centre[0])) if two else None,
-                    neck_radius(state) if two else None, int(alive.sum()))
+                    neck_radius(state) if two else None, hull_volume(state), int(alive.sum()))

@@ -1,0 +1,146 @@
+"""Phase-field sintering: conservation, agreement of the two steppers, grain shrinkage, rigid-body motion, fields."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from datarial.errors import DatarialError
+from datarial.sinter.model import Arrhenius, Material, Parameters, interface_properties
+from datarial.sinter.packing import close_packed, from_labels, random_packing, two_particles
+from datarial.sinter.solver import (
+    Simulation,
+    SolverSettings,
+    initial_state,
+    measures,
+    remap_grains,
+    update_owners,
+)
+
+
+def run(packing, params=None, t_end=2.0, **settings):
+    s = SolverSettings(**settings)
+    sim = Simulation(initial_state(packing, s), params or Parameters(), s)
+    sim.run(t_end)
+    return sim
+
+
+@pytest.mark.parametrize("method", ["spectral", "explicit"])
+@pytest.mark.parametrize("boundary", ["periodic", "zero-flux"])
+def test_mass_of_rho_is_conserved(method, boundary):
+    pk = two_particles((40, 64), 12, overlap=2)
+    s = SolverSettings(method=method, boundary=boundary, dt=0.002 if method == "explicit" else 0.05,
+                       adaptive=method == "spectral")
+    sim = Simulation(initial_state(pk, s), Parameters(), s)
+    m0 = float(sim.state.rho.sum())
+    sim.run(1.0)
+    assert float(sim.state.rho.sum()) == pytest.approx(m0, rel=1e-10)
+    assert sim.state.time == pytest.approx(1.0)
+
+
+def test_spectral_and_explicit_steppers_agree_on_a_growing_neck():
+    """Both converge to one solution; the adaptive spectral run is closer to it, in far fewer steps."""
+    pk = two_particles((48, 80), 16, overlap=2)
+    ref = run(pk, t_end=3.0, method="spectral", dt=0.002, adaptive=False)  # converged in time
+    spec = run(pk, t_end=3.0, method="spectral", dt=0.02)
+    expl = run(pk, t_end=3.0, method="explicit", dt=0.002, adaptive=False)
+    x0 = measures(initial_state(pk)).neck_radius
+    assert measures(ref.state).neck_radius > x0  # the neck grows
+    err_spec = float((spec.state.rho - ref.state.rho).abs().mean())
+    err_expl = float((expl.state.rho - ref.state.rho).abs().mean())  # second-order FD in space
+    assert err_expl < 5e-3 and err_spec < err_expl
+    assert spec.state.steps < expl.state.steps / 5
+
+
+def test_isolated_grain_shrinks_with_constant_area_rate():
+    """R² = R0² − k t with k = 2 L κ_η (curvature-driven boundary motion, 2D)."""
+    n = 96
+    y, x = np.mgrid[:n, :n]
+    labels = np.where((y - 47.5) ** 2 + (x - 47.5) ** 2 <= 28**2, 1, 2)
+    s = SolverSettings(dt=0.05)
+    sim = Simulation(initial_state(from_labels(labels), s), Parameters(), s)
+    f = int(sim.state.grains.field[0])
+    times, r2 = [], []
+    sim.run(6.0, callback=lambda st: (times.append(st.time), r2.append(float(st.eta[f].sum()) / math.pi)), every=1.0)
+    slope, _ = np.polyfit(times[1:], r2[1:], 1)
+    p = Parameters()
+    assert -slope == pytest.approx(2 * p.L * p.kappa_eta, rel=0.05)
+    assert np.corrcoef(times[1:], r2[1:])[0, 1] < -0.999
+
+
+def test_rigid_body_motion_brings_two_grains_closer():
+    pk = two_particles((40, 72), 12, overlap=3)
+    still = run(pk, t_end=4.0)
+    moving = run(pk, Parameters(k_st=10.0, m_tr=50.0), t_end=4.0)
+    d0 = measures(initial_state(pk)).centre_distance
+    assert measures(moving.state).centre_distance < measures(still.state).centre_distance - 0.1
+    assert measures(moving.state).centre_distance < d0 - 0.1
+    assert measures(moving.state).hull_volume < measures(still.state).hull_volume
+    assert float(moving.state.rho.sum()) == pytest.approx(float(still.state.rho.sum()), rel=1e-9)
+
+
+def test_grains_share_fields_and_are_remapped_when_they_meet():
+    pk = random_packing((96, 96), 40, 6.0, seed=3, overlap=0.2)
+    st = initial_state(pk)
+    nf = st.eta.shape[0]
+    assert nf < 12  # 40 grains in far fewer fields
+    # Every field's η sums to the volumes of its grains: the owner maps split it exactly.
+    vols = st.grains.volume
+    for f in range(nf):
+        assert float(st.eta[f].sum()) == pytest.approx(vols[st.grains.field == f].sum(), rel=1e-9)
+    # Put grain 0 next to a grain of its own field: it must move to a field without a near neighbour.
+    g = st.grains
+    mate = int(np.flatnonzero((g.field == g.field[0]) & (np.arange(g.n) != 0))[0])
+    shift = np.round(g.centre[mate] - g.centre[0] - np.array([0, 14])).astype(int)
+    f0 = int(g.field[0])
+    mine = st.owner[f0] == 0
+    st.eta[f0] = torch.where(mine, torch.zeros_like(st.eta[f0]), st.eta[f0]) + torch.roll(
+        torch.where(mine, st.eta[f0], torch.zeros_like(st.eta[f0])), shifts=tuple(shift), dims=(0, 1))
+    g.centre[0] = (g.centre[0] + shift) % 96
+    update_owners(st, periodic=True)
+    total = float(st.eta.sum())
+    assert remap_grains(st, periodic=True, margin=4.0) >= 1
+    assert g.field[0] != g.field[mate] or g.field[mate] != f0
+    assert float(st.eta.sum()) == pytest.approx(total, rel=1e-12)
+
+
+def test_many_grains_need_few_fields():
+    pk = random_packing((128, 128, 128), 732, 4.0, seed=1, overlap=0.1)
+    st = initial_state(pk, SolverSettings(dtype="float32"))
+    assert st.grains.n == 732
+    assert st.eta.shape[0] <= 40  # vs 732 full fields
+    assert st.eta.dtype == torch.float32
+
+
+def test_close_packed_and_labelled_starts():
+    pk = close_packed((40, 40, 40), 8)
+    assert pk.n >= 4 and pk.labels.max() == pk.n
+    with pytest.raises(DatarialError, match="no grain"):
+        from_labels(np.zeros((8, 8), int))
+
+
+def test_interface_energies_and_the_physical_mapping():
+    props = interface_properties(Parameters())
+    assert 0 < props.gamma_gb < 2 * props.gamma_s and 1.5 < props.width_s < 4
+    cu = Material(gamma_s=1.7, gamma_gb=0.6, molar_volume=7.1e-6, D_vol=Arrhenius(7.8e-5, 211e3),
+                  D_surf=Arrhenius(2.6e-4, 205e3), D_gb=Arrhenius(4.0e-6, 108e3))
+    p, t0, E0 = cu.reduce(623.15, 1e-9)
+    assert interface_properties(p).ratio == pytest.approx(0.6 / 1.7, rel=2e-3)
+    assert max(p.M_vol, p.M_surf, p.M_gb) == pytest.approx(1.0)
+    assert t0 > 0 and E0 > 0
+    with pytest.raises(DatarialError, match="γ_gb/γ_s"):
+        Material(1.0, 2.5, 7e-6, Arrhenius(1e-5), Arrhenius(1e-5), Arrhenius(1e-5)).reduce(600, 1e-9)
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(DatarialError, match="method"):
+        SolverSettings(method="magic")
+    with pytest.raises(DatarialError, match="kappa"):
+        Parameters(kappa_rho=0.0)
+    with pytest.raises(DatarialError, match="cuda"):
+        if torch.cuda.is_available():
+            raise DatarialError("cuda present: nothing to check")
+        initial_state(two_particles((32, 48), 8), SolverSettings(device="cuda"))
