@@ -14,6 +14,7 @@ from datarial.cli import campaign as campaign_commands
 from datarial.cli import magnet as magnet_commands
 from datarial.cli import micro as micro_commands
 from datarial.cli import server as server_commands
+from datarial.cli import sinter as sinter_commands
 from datarial.errors import DatarialError
 
 
@@ -27,6 +28,7 @@ campaign_commands.register(app)
 magnet_commands.register(app)
 micro_commands.register(app)
 server_commands.register(app)
+sinter_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
