@@ -1,0 +1,207 @@
+"""``datarial sinter``: phase-field sintering runs, anisotropy fits and data assimilation."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import click
+
+from datarial.cli.output import console
+from datarial.errors import DatarialError
+
+
+@click.group("sinter")
+def sinter() -> None:
+    """Phase-field sintering simulation (density + grain order parameters, rigid-body motion)."""
+
+
+@sinter.command("run")
+@click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Output folder [default: CONFIG name without .yaml].")
+@click.option("--device", default=None, help="Override solver.device: cpu, cuda, cuda:N or auto.")
+@click.option("--vtk/--no-vtk", default=True, show_default=True, help="Also write one .vti per snapshot (ParaView).")
+def run_cmd(config: Path, out: Path | None, device: str | None, vtk: bool) -> None:
+    """Run the simulation described by CONFIG (YAML); writes snapshots, measures and figures.
+
+    Outputs in --out: snapshots.zarr (ρ and grain map per snapshot), snapshot_NNN.vti,
+    measures.csv (mass, density, centre distance, neck radius, convex-hull volume per
+    snapshot), section_NNN.png (mid-plane ρ and grains) and, in 3D, surface_final.png.
+    """
+    import dataclasses
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from datarial.sinter.config import load_config
+    from datarial.sinter.output import (
+        SnapshotWriter,
+        cross_section_png,
+        isosurface_png,
+        measures_frame,
+        write_vti,
+    )
+    from datarial.sinter.solver import Simulation, initial_state, measures
+
+    cfg = load_config(config)
+    settings = dataclasses.replace(cfg.solver, device=device) if device else cfg.solver
+    out = out or config.with_suffix("")
+    out.mkdir(parents=True, exist_ok=True)
+    packing = cfg.packing()
+    state = initial_state(packing, settings)
+    sim = Simulation(state, cfg.params, settings)
+    console.print(f"{packing.n} grains in {state.eta.shape[0]} order-parameter fields on a "
+                  f"{'×'.join(map(str, cfg.grid))} grid; {settings.method} solver, {settings.dtype}, "
+                  f"device {state.rho.device}")
+    writer = SnapshotWriter(out, state.shape, {"config": str(config), "time_unit_s": cfg.time_unit_s,
+                                               "spacing_m": cfg.spacing_m, "params": cfg.params.to_dict()})
+    rows = []
+
+    def snapshot(st) -> None:
+        k = writer.add(st)
+        rows.append(measures(st))
+        label = f"t = {st.time:.4g}" + (f" ({st.time * cfg.time_unit_s:.3g} s)" if cfg.time_unit_s else "")
+        cross_section_png(st, out / f"section_{k:03d}.png", label)
+        if vtk:
+            write_vti(out / f"snapshot_{k:03d}.vti", {"rho": st.rho.detach().cpu().numpy().astype("float32"),
+                                                      "grain": st.grain_map().astype("int32")})
+
+    snapshot(state)
+    with Progress(TextColumn("sintering"), BarColumn(), TextColumn("t = {task.completed:.4g} / {task.total:.4g}"),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("run", total=cfg.time)
+        sim.run(cfg.time, callback=snapshot, every=cfg.time / cfg.snapshots,
+                progress=lambda t, total: bar.update(task, completed=t))
+    frame = measures_frame(rows, cfg.time_unit_s)
+    frame.to_csv(out / "measures.csv", index=False)
+    if state.dim == 3:
+        isosurface_png(state, out / "surface_final.png", f"t = {state.time:.4g}")
+    last = rows[-1]
+    console.print(f"{state.steps} steps ({sim.rejected} rejected), final Δt {sim.dt:.3g}; mass change "
+                  f"{(last.mass - rows[0].mass) / rows[0].mass:+.2e}; relative density {last.density:.4f}")
+    console.print(frame.iloc[[0, -1]].to_string(index=False))
+    console.print(f"Wrote {out}/ (snapshots.zarr, measures.csv, {len(rows)} sections"
+                  + (", .vti files" if vtk else "") + (", surface_final.png" if state.dim == 3 else "") + ")")
+
+
+@sinter.command("fit-anisotropy")
+@click.argument("energies", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--lattice", required=True, help="Tetragonal lattice constants, e.g. a=3.9625A,c=13.0168A.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write k0…k3 and the per-plane residuals (.csv).")
+@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Polar plot of γ(n) and the Wulff shape in the a–c plane (.png).")
+def fit_anisotropy_cmd(energies: Path, lattice: str, out: Path | None, plot: Path | None) -> None:
+    """Fit γ(n) = k0 − k1 n_w² + k2 (n_u²+n_v²)² + k3 n_u² n_v² to surface energies (CSV h,k,l,energy in J/m²)."""
+    import numpy as np
+
+    from datarial.sinter.anisotropy import (
+        TERMS,
+        fit_anisotropy,
+        gamma,
+        parse_lattice,
+        read_energies,
+        wulff_radius,
+    )
+
+    a, c = parse_lattice(lattice)
+    planes, values = read_energies(energies)
+    fit = fit_anisotropy(planes, values, a, c)
+    console.print(f"lattice a = {a * 1e10:.4f} Å, c = {c * 1e10:.4f} Å; {len(planes)} planes")
+    console.print("  ".join(f"{name} = {v:.4f} J/m²" for name, v in zip(TERMS, fit.k, strict=True)))
+    console.print(fit.table().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    console.print(f"RMS residual {fit.rms:.4f} J/m²")
+    if out is not None:
+        if out.suffix.lower() != ".csv":
+            raise DatarialError(f"--out: {out} should end in .csv")
+        table = fit.table()
+        for name, v in zip(TERMS, fit.k, strict=True):
+            table[f"{name} [J/m2]"] = v
+        table.to_csv(out, index=False)
+        console.print(f"Wrote {out}")
+    if plot is not None:
+        from matplotlib.figure import Figure
+
+        ang = np.linspace(0, 2 * math.pi, 361)
+        dirs = np.stack([np.cos(ang), np.zeros_like(ang), np.sin(ang)], axis=1)  # the a–c plane
+        fig = Figure(figsize=(5, 5), layout="constrained")
+        ax = fig.add_subplot(projection="polar")
+        ax.plot(ang, gamma(dirs, fit.k), label="γ(n) [J/m²]")
+        ax.plot(ang, wulff_radius(dirs, fit.k), "--", label="Wulff shape (same scale)")
+        ax.set_title("a–c plane (0° = a, 90° = c)")
+        ax.legend(loc="lower left", fontsize=8)
+        fig.savefig(plot, dpi=120)
+        console.print(f"Wrote {plot}")
+
+
+@sinter.command("assimilate")
+@click.argument("config", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("observations", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Output folder [default: CONFIG name + '-assimilation'].")
+@click.option("--method", type=click.Choice(["tpe", "bo"]), default=None, help="Minimiser [default: assimilate.method or tpe].")
+@click.option("--trials", type=click.IntRange(1, 100_000), default=None, help="Evaluations [default: assimilate.trials or 100].")
+@click.option("--workers", type=click.IntRange(1, 512), default=None, help="Worker processes [default: assimilate.workers or 1].")
+@click.option("--storage", default=None, help="Optuna storage shared by workers (SQLite file or postgresql+psycopg://…) "
+                                              "[default: OUT/study.db when workers > 1].")
+@click.option("--seed", type=int, default=0, show_default=True)
+def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: str | None, trials: int | None,
+                   workers: int | None, storage: str | None, seed: int) -> None:
+    """Identify the unknown parameters of CONFIG from the OBSERVATIONS folder (4DVar-type cost).
+
+    OBSERVATIONS holds snapshots.zarr (from 'sinter run', e.g. a twin experiment; its
+    t > 0 snapshots are used) or observations.csv with columns time,file (volumes of
+    occupancy or labels on the simulation grid; > 0.5 = inside particles).
+    CONFIG's 'assimilate' block names the unknowns:
+    {M_surf: {low: 0.3, high: 30, log: true, prior: 3, prior_sd: 1}, ...}, sigma_r, method, trials, workers, storage.
+    """
+    from datarial.sinter.assimilate import METHODS, Problem, assimilate, parse_unknowns
+    from datarial.sinter.config import load_config
+    from datarial.sinter.output import assimilation_figures, read_observations
+
+    cfg = load_config(config)
+    block = dict(cfg.assimilate or {})
+    where = f"{config}: assimilate"
+    if "unknowns" not in block:
+        raise DatarialError(f"{where}: needs 'unknowns' (parameter: {{low, high}})")
+    bad = set(block) - {"unknowns", "sigma_r", "method", "trials", "workers", "storage"}
+    if bad:
+        raise DatarialError(f"{where}: unknown key(s) {', '.join(sorted(bad))}")
+    unknowns = parse_unknowns(block["unknowns"], f"{where}.unknowns")
+    method = method or str(block.get("method", "tpe"))
+    if method not in METHODS:
+        raise DatarialError(f"{where}.method: one of {', '.join(METHODS)}")
+    trials = trials or int(block.get("trials", 100))
+    workers = workers or int(block.get("workers", 1))
+    try:
+        sigma_r = float(block.get("sigma_r", 0.1))
+    except (TypeError, ValueError):
+        raise DatarialError(f"{where}.sigma_r: a number") from None
+    if not sigma_r > 0:
+        raise DatarialError(f"{where}.sigma_r: must be positive")
+    obs = read_observations(observations, cfg.grid)
+    out = out or config.with_name(config.stem + "-assimilation")
+    out.mkdir(parents=True, exist_ok=True)
+    storage = storage or block.get("storage") or (str(out / "study.db") if workers > 1 else None)
+    problem = Problem(cfg.packing(), cfg.params, unknowns, obs, sigma_r, cfg.solver)
+    console.print(f"{len(unknowns)} unknowns ({', '.join(u.name for u in unknowns)}), {len(obs.times)} observed times, "
+                  f"{method.upper()} with {trials} evaluations on {workers} worker(s)"
+                  + (f", study in {storage}" if storage else ""))
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("assimilating", total=trials)
+        result = assimilate(problem, method, trials, workers, storage, seed=seed,
+                            progress=lambda done, total: bar.update(task, completed=done))
+    result.table().to_csv(out / "history.csv", index=False)
+    import pandas as pd
+
+    pd.DataFrame([{"parameter": k, "value": v} for k, v in result.best.items()]).to_csv(out / "best.csv", index=False)
+    assimilation_figures(problem, result, out)
+    console.print("best: " + ", ".join(f"{k} = {v:.4g}" for k, v in result.best.items())
+                  + f"; J = {result.best_cost:.4g} after {result.trials} evaluations ({result.failed} failed)")
+    console.print(f"Wrote {out}/ (history.csv, best.csv, cost_history.png, compare.png)")
+
+
+def register(app: click.Group) -> None:
+    app.add_command(sinter)

@@ -1,0 +1,313 @@
+"""Data assimilation: identify model parameters from observed microstructures (4DVar-type cost, BO or TPE).
+
+The simulation from parameters θ is compared with observations y_t (voxel
+occupancy ψ ∈ [0, 1]: 1 inside particles) at each observed time t through the
+observation operator H(x) = clip(ρ, 0, 1).  The cost is
+
+    J(θ) = ½ Σ_k ((z_k − z_b,k) / σ_b,k)²  +  ½ Σ_t Σ_voxels (H(x_t(θ)) − y_t)² / σ_R²
+
+with z = log10 θ for parameters searched on a log scale (θ otherwise), a
+diagonal background covariance B = diag(σ_b²) around the prior z_b, and
+R = σ_R² I.  Because the gradient of J with respect to θ is out of reach, J is
+minimised by Optuna's TPE or by datarial's Bayesian optimisation (a GP on
+log10 J, as an Optuna sampler), so both run the same way: trials in an Optuna
+study whose storage can be a database (SQLite file, PostgreSQL), shared by
+worker processes on one machine or many; a worker that dies loses only its
+running trial (Optuna's heartbeat marks it failed).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from datarial.errors import DatarialError
+from datarial.sinter.model import Parameters
+from datarial.sinter.packing import Packing
+from datarial.sinter.solver import Simulation, SolverSettings, initial_state
+
+METHODS = ("tpe", "bo")
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A parameter to identify: name (a :class:`Parameters` field), search range, scale and prior."""
+
+    name: str
+    low: float
+    high: float
+    log: bool = True
+    prior: float | None = None  # background value θ_b (default: the geometric/arithmetic middle)
+    prior_sd: float | None = None  # σ_b in decades (log) or in the parameter's unit; None → no background term
+
+    def __post_init__(self) -> None:
+        if self.name not in Parameters.__dataclass_fields__:
+            raise DatarialError(f"unknown parameter {self.name!r}; known: {', '.join(Parameters.__dataclass_fields__)}")
+        if not self.low < self.high:
+            raise DatarialError(f"{self.name}: the range needs low < high, got {self.low} … {self.high}")
+        if self.log and self.low <= 0:
+            raise DatarialError(f"{self.name}: a log-scale range must be positive, got low = {self.low}")
+
+    def to_z(self, value: float) -> float:
+        return math.log10(value) if self.log else value
+
+    def from_z(self, z: float) -> float:
+        return 10.0**z if self.log else z
+
+    @property
+    def z_range(self) -> tuple[float, float]:
+        return self.to_z(self.low), self.to_z(self.high)
+
+    @property
+    def z_prior(self) -> float:
+        return self.to_z(self.prior) if self.prior is not None else 0.5 * sum(self.z_range)
+
+
+@dataclass(frozen=True)
+class Observations:
+    """Observed occupancy volumes ψ (1 inside particles) at reduced times, on the simulation grid."""
+
+    times: np.ndarray
+    occupancy: np.ndarray  # (T, *grid) in [0, 1]
+
+    def __post_init__(self) -> None:
+        if len(self.times) != len(self.occupancy) or len(self.times) == 0:
+            raise DatarialError("observations need one volume per time, at least one")
+        if np.any(np.diff(self.times) <= 0) or self.times[0] <= 0:
+            raise DatarialError("observation times must be positive and increasing")
+
+
+@dataclass
+class Problem:
+    """Everything one evaluation needs: start, fixed parameters, unknowns, observations, error model."""
+
+    packing: Packing
+    base: Parameters
+    unknowns: Sequence[Unknown]
+    observations: Observations
+    sigma_r: float = 0.1  # observation error of ψ per voxel
+    settings: SolverSettings = field(default_factory=SolverSettings)
+
+    def parameters(self, z: Sequence[float]) -> Parameters:
+        return self.base.replace(**{u.name: u.from_z(float(v)) for u, v in zip(self.unknowns, z, strict=True)})
+
+    def simulate(self, params: Parameters) -> np.ndarray:
+        """H(x_t) at every observed time, (T, *grid)."""
+        sim = Simulation(initial_state(self.packing, self.settings), params, self.settings)
+        out = []
+        for t in self.observations.times:
+            sim.run(float(t))
+            out.append(sim.state.rho.clamp(0, 1).detach().cpu().numpy())
+        return np.stack(out)
+
+    def cost(self, z: Sequence[float]) -> tuple[float, float, float]:
+        """(J, background term, observation term) at z (log10 θ for log-scale unknowns)."""
+        jb = 0.0
+        for u, v in zip(self.unknowns, z, strict=True):
+            if u.prior_sd:
+                jb += 0.5 * ((float(v) - u.z_prior) / u.prior_sd) ** 2
+        try:
+            sim = self.simulate(self.parameters(z))
+        except DatarialError:  # a blown-up run: the worst cost, not a crash of the search
+            return math.inf, jb, math.inf
+        jo = 0.5 * float(np.sum((sim - self.observations.occupancy) ** 2)) / self.sigma_r**2
+        return jb + jo, jb, jo
+
+
+def twin_observations(problem: Problem, truth: Parameters, times: Sequence[float], noise: float,
+                      seed: int = 0) -> Observations:
+    """'Observed' occupancy from a run with known parameters plus Gaussian noise (σ = ``noise``), clipped to [0, 1]."""
+    rng = np.random.default_rng(seed)
+    ghost = Problem(problem.packing, truth, [], Observations(np.asarray(times, float), np.zeros((len(times), 1))),
+                    problem.sigma_r, problem.settings)
+    clean = ghost.simulate(truth)
+    return Observations(np.asarray(times, float), np.clip(clean + noise * rng.standard_normal(clean.shape), 0, 1))
+
+
+# ----------------------------------------------------------------------------- datarial BO as an Optuna sampler
+def _datarial_sampler(unknowns: Sequence[Unknown], seed: int, n_startup: int = 8):
+    import optuna
+
+    from datarial.optimize import Observations as Obs
+    from datarial.optimize import propose
+    from datarial.space import SearchSpace
+
+    space = SearchSpace.from_dict({
+        "name": "assimilation",
+        "objective": {"name": "J", "goal": "minimize", "transform": "log"},
+        "parameters": [{"name": f"z{i}", "type": "continuous", "low": u.z_range[0], "high": u.z_range[1],
+                        "step": (u.z_range[1] - u.z_range[0]) / 400} for i, u in enumerate(unknowns)],
+    })
+
+    class DatarialSampler(optuna.samplers.BaseSampler):
+        """Optuna sampler that asks datarial's engine (GP on log10 J, UCB) for the next trial."""
+
+        def __init__(self) -> None:
+            self._random = optuna.samplers.RandomSampler(seed=seed)
+            self._seed = seed
+
+        def infer_relative_search_space(self, study, trial):
+            return optuna.search_space.intersection_search_space(study.get_trials(deepcopy=False))
+
+        def sample_relative(self, study, trial, search_space):
+            if not search_space:
+                return {}
+            done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                    if t.value is not None and math.isfinite(t.value) and t.value > 0]
+            if len(done) < n_startup:
+                return {}
+            running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            cols = {f"z{i}": [t.params[f"z{i}"] for t in done] for i in range(len(unknowns))}
+            pend = {f"z{i}": [t.params[f"z{i}"] for t in running if f"z{i}" in t.params and t.number != trial.number]
+                    for i in range(len(unknowns))}
+            prop = propose(space, Obs(cols, np.array([t.value for t in done])), q=1,
+                           seed=self._seed + trial.number, pending=pend if pend["z0"] else None)
+            return {k: float(v) for k, v in prop.conditions[0].items()}
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    return DatarialSampler()
+
+
+def make_sampler(method: str, unknowns: Sequence[Unknown], seed: int):
+    import optuna
+
+    if method == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=8, multivariate=True)
+    if method == "bo":
+        return _datarial_sampler(unknowns, seed)
+    raise DatarialError(f"minimiser {method!r}: use one of {', '.join(METHODS)}")
+
+
+def _objective(problem: Problem):
+    def objective(trial) -> float:
+        z = [trial.suggest_float(f"z{i}", *u.z_range) for i, u in enumerate(problem.unknowns)]
+        j, jb, jo = problem.cost(z)
+        trial.set_user_attr("J_background", jb)
+        trial.set_user_attr("J_observation", jo)
+        for u, v in zip(problem.unknowns, z, strict=True):
+            trial.set_user_attr(u.name, u.from_z(v))
+        return j
+
+    return objective
+
+
+def open_study(storage: str | None, name: str, method: str, unknowns: Sequence[Unknown], seed: int,
+               heartbeat: tuple[int, int] = (10, 30)):
+    """Create or load the study (``storage``: None = in memory, a path = SQLite file, or a database URL).
+
+    ``heartbeat`` = (interval, grace) in s: a trial whose worker stopped beating
+    for ``grace`` seconds is marked failed by the next worker that starts a trial.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    store = None
+    if storage:
+        url = storage if "://" in storage else f"sqlite:///{Path(storage).resolve()}"
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 4–5, and what makes workers safe
+            warnings.simplefilter("ignore")
+            store = optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1])
+    return optuna.create_study(study_name=name, storage=store, sampler=make_sampler(method, unknowns, seed),
+                               direction="minimize", load_if_exists=True)
+
+
+def _worker(problem: Problem, storage: str, name: str, method: str, seed: int, trials: int) -> None:
+    import optuna
+    import torch
+
+    torch.set_num_threads(1)
+    study = open_study(storage, name, method, problem.unknowns, seed)
+    study.optimize(_objective(problem), callbacks=[optuna.study.MaxTrialsCallback(
+        trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL))])
+
+
+@dataclass(frozen=True)
+class AssimilationResult:
+    """Best parameters, the cost history and the study (Optuna) behind them."""
+
+    best: dict[str, float]
+    best_cost: float
+    history: np.ndarray  # J per completed trial, in trial order
+    best_so_far: np.ndarray
+    trials: int
+    failed: int
+    method: str
+
+    def table(self):
+        import pandas as pd
+
+        return pd.DataFrame({"trial": np.arange(1, len(self.history) + 1), "J": self.history,
+                             "best J so far": self.best_so_far})
+
+
+def assimilate(problem: Problem, method: str = "tpe", trials: int = 100, workers: int = 1,
+               storage: str | None = None, study_name: str = "assimilation", seed: int = 0,
+               progress: Callable[[int, int], None] | None = None) -> AssimilationResult:
+    """Minimise J over the unknowns with ``trials`` evaluations; ``workers`` > 1 runs processes on ``storage``."""
+
+    if trials < 1:
+        raise DatarialError("trials must be at least 1")
+    if workers > 1 and not storage:
+        raise DatarialError("parallel workers share the study through a storage: give a file or database URL")
+    study = open_study(storage, study_name, method, problem.unknowns, seed)
+    if workers <= 1:
+        cb = []
+        if progress is not None:
+            cb.append(lambda st, tr: progress(len(st.trials), trials))
+        study.optimize(_objective(problem), n_trials=max(0, trials - len(study.trials)), callbacks=cb)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        procs = [ctx.Process(target=_worker, args=(problem, storage, study_name, method, seed + 1 + w, trials))
+                 for w in range(workers)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+        study = open_study(storage, study_name, method, problem.unknowns, seed)
+    return result_of(study, problem.unknowns, method)
+
+
+def result_of(study, unknowns: Sequence[Unknown], method: str) -> AssimilationResult:
+    import optuna
+
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    failed = sum(t.state == optuna.trial.TrialState.FAIL for t in study.trials)
+    if not done:
+        raise DatarialError("no trial finished: nothing to report")
+    hist = np.array([t.value for t in sorted(done, key=lambda t: t.number)])
+    best = min(done, key=lambda t: t.value)
+    return AssimilationResult({u.name: u.from_z(best.params[f"z{i}"]) for i, u in enumerate(unknowns)},
+                              float(best.value), hist, np.minimum.accumulate(hist), len(done), failed, method)
+
+
+def parse_unknowns(data: Any, where: str) -> list[Unknown]:
+    """``{name: {low, high, log, prior, prior_sd}}`` → unknowns, with errors naming the field."""
+    if not isinstance(data, dict) or not data:
+        raise DatarialError(f"{where}: a mapping of parameter names to {{low, high}} ranges")
+    out = []
+    for name, spec in data.items():
+        if not isinstance(spec, dict) or "low" not in spec or "high" not in spec:
+            raise DatarialError(f"{where}.{name}: give low and high (and optionally log, prior, prior_sd)")
+        bad = set(spec) - {"low", "high", "log", "prior", "prior_sd"}
+        if bad:
+            raise DatarialError(f"{where}.{name}: unknown key(s) {', '.join(sorted(bad))}")
+        try:
+            out.append(Unknown(str(name), float(spec["low"]), float(spec["high"]), bool(spec.get("log", True)),
+                               None if spec.get("prior") is None else float(spec["prior"]),
+                               None if spec.get("prior_sd") is None else float(spec["prior_sd"])))
+        except (TypeError, ValueError):
+            raise DatarialError(f"{where}.{name}: low, high, prior and prior_sd must be numbers") from None
+        except DatarialError as exc:
+            raise DatarialError(f"{where}.{name}: {exc.message}") from None
+    return out

@@ -1,0 +1,215 @@
+"""Run configuration of ``datarial sinter run`` (YAML), validated with messages that name the field.
+
+Example::
+
+    grid: [64, 128]            # cells, (y, x) or (z, y, x)
+    start: {kind: two-particles, radius: 20, overlap: 2}
+    model: {M_surf: 4.0, M_gb: 0.4, L: 10}          # reduced parameters (datarial.sinter.model.Parameters)
+    solver: {method: spectral, boundary: periodic, dtype: float32, device: auto}
+    time: 200                  # reduced time units
+    snapshots: 10
+
+``start.kind``: two-particles (radius, overlap), random (n, radius, spread,
+overlap, seed), close-packed (radius, overlap) or labels (file: a labelled
+TIFF/NumPy image, 0 = pore).  An optional ``material`` block maps physical
+inputs onto the model (see :class:`datarial.sinter.model.Material`)::
+
+    material:
+      temperature: 350 degC
+      spacing: 2 nm
+      gamma_s: 1.7            # J/m2
+      gamma_gb: 0.6
+      molar_volume: 7.1e-6    # m3/mol
+      D_surf: {D0: 2.6e-4, Q: 205e3}   # m2/s, J/mol
+      D_gb: {D0: 4.0e-6, Q: 108e3}
+      D_vol: {D0: 7.8e-5, Q: 211e3}
+
+and the run then reports physical times (s) beside the reduced ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from datarial.errors import DatarialError
+from datarial.sinter.model import Arrhenius, Material, Parameters
+from datarial.sinter.packing import (
+    Packing,
+    close_packed,
+    from_labels,
+    random_packing,
+    two_particles,
+)
+from datarial.sinter.solver import SolverSettings
+
+START_KINDS = ("two-particles", "random", "close-packed", "labels")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated run: start packing, reduced parameters, solver settings, end time and outputs."""
+
+    grid: tuple[int, ...]
+    start: dict[str, Any]
+    params: Parameters
+    solver: SolverSettings
+    time: float
+    snapshots: int
+    time_unit_s: float | None  # seconds per reduced time unit (with a material block)
+    spacing_m: float | None
+    source: str
+    assimilate: dict[str, Any] | None = None  # the raw ``assimilate`` block (see datarial.sinter.assimilate)
+
+    def packing(self) -> Packing:
+        s, where = dict(self.start), f"{self.source}: start"
+        kind = s.pop("kind")
+        seed = int(s.pop("seed", 0))
+        try:
+            if kind == "two-particles":
+                return two_particles(self.grid, float(s["radius"]), float(s.get("overlap", 1.0)), seed=seed)
+            if kind == "random":
+                return random_packing(self.grid, int(s["n"]), float(s["radius"]), float(s.get("spread", 0.15)),
+                                      float(s.get("overlap", 0.1)), self.solver.boundary == "periodic", seed=seed)
+            if kind == "close-packed":
+                return close_packed(self.grid, float(s["radius"]), float(s.get("overlap", 0.5)), seed=seed)
+            from datarial.micro.io import read_volume
+
+            path = Path(s["file"])
+            if not path.is_absolute():
+                path = Path(self.source).parent / path
+            labels = np.asarray(read_volume(path))
+            if labels.ndim == 3 and labels.shape[0] == 1:
+                labels = labels[0]
+            if tuple(labels.shape) != self.grid:
+                raise DatarialError(f"{where}.file: image shape {labels.shape} differs from grid {self.grid}")
+            return from_labels(labels.astype(np.int64), seed=seed)
+        except KeyError as exc:
+            raise DatarialError(f"{where}: kind {kind} needs '{exc.args[0]}'") from None
+        except (TypeError, ValueError) as exc:
+            raise DatarialError(f"{where}: {exc}") from None
+
+
+def _number(value: Any, where: str, positive: bool = True) -> float:
+    if isinstance(value, bool):
+        raise DatarialError(f"{where}: {value!r} is not a number")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise DatarialError(f"{where}: {value!r} is not a number") from None
+    if positive and not v > 0:
+        raise DatarialError(f"{where}: must be positive, got {value!r}")
+    return v
+
+
+def _temperature(value: Any, where: str) -> float:
+    text = str(value).strip()
+    try:
+        if text.lower().endswith(("degc", "°c", " c")):
+            return float(text.lower().replace("degc", "").replace("°c", "").replace(" c", "")) + 273.15
+        if text.lower().endswith("k"):
+            return float(text[:-1])
+        return float(text)
+    except ValueError:
+        raise DatarialError(f"{where}: {value!r} is not a temperature (e.g. 350 degC or 623 K)") from None
+
+
+def _length(value: Any, where: str) -> float:
+    text = str(value).strip().lower().replace(" ", "")
+    for unit, scale in (("nm", 1e-9), ("um", 1e-6), ("µm", 1e-6), ("mm", 1e-3), ("m", 1.0)):
+        if text.endswith(unit):
+            try:
+                return _number(float(text[: -len(unit)]) * scale, where)
+            except ValueError:
+                break
+    raise DatarialError(f"{where}: {value!r} is not a length (e.g. 2 nm)")
+
+
+def parse_config(data: Any, source: str = "config") -> RunConfig:
+    """Validate a mapping (as read from YAML) into a :class:`RunConfig`."""
+    if not isinstance(data, dict):
+        raise DatarialError(f"{source}: the configuration must be a mapping of fields")
+    known = {"grid", "start", "model", "solver", "time", "snapshots", "material", "assimilate"}
+    unknown = set(data) - known
+    if unknown:
+        raise DatarialError(f"{source}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    grid = data.get("grid")
+    if not isinstance(grid, (list, tuple)) or len(grid) not in (2, 3) or not all(isinstance(g, int) and g >= 8 for g in grid):
+        raise DatarialError(f"{source}: grid: give 2 or 3 whole numbers ≥ 8, e.g. [64, 128]")
+    start = data.get("start")
+    if not isinstance(start, dict) or start.get("kind") not in START_KINDS:
+        raise DatarialError(f"{source}: start.kind: one of {', '.join(START_KINDS)}")
+    model = data.get("model") or {}
+    if not isinstance(model, dict):
+        raise DatarialError(f"{source}: model: a mapping of parameter names to numbers")
+    fields = {f.name for f in dataclasses.fields(Parameters)}
+    bad = set(model) - fields
+    if bad:
+        raise DatarialError(f"{source}: model: unknown parameter(s) {', '.join(sorted(bad))}; known: {', '.join(sorted(fields))}")
+    try:
+        params = Parameters(**{k: _number(v, f"{source}: model.{k}", positive=False) for k, v in model.items()})
+    except DatarialError as exc:
+        raise DatarialError(f"{source}: model: {exc.message}") from None
+    solver = data.get("solver") or {}
+    sfields = {f.name for f in dataclasses.fields(SolverSettings)}
+    if not isinstance(solver, dict) or set(solver) - sfields:
+        raise DatarialError(f"{source}: solver: known settings are {', '.join(sorted(sfields))}")
+    try:
+        settings = SolverSettings(**solver)
+    except (DatarialError, TypeError) as exc:
+        raise DatarialError(f"{source}: solver: {getattr(exc, 'message', exc)}") from None
+    t_end = _number(data.get("time"), f"{source}: time")
+    snapshots = data.get("snapshots", 10)
+    if not isinstance(snapshots, int) or snapshots < 1:
+        raise DatarialError(f"{source}: snapshots: a whole number ≥ 1")
+    time_unit = spacing = None
+    if data.get("material") is not None:
+        params, time_unit, spacing = _material(data["material"], params, f"{source}: material")
+    block = data.get("assimilate")
+    if block is not None and not isinstance(block, dict):
+        raise DatarialError(f"{source}: assimilate: a mapping (unknowns, sigma_r, method, trials, workers, storage)")
+    return RunConfig(tuple(grid), dict(start), params, settings, t_end, snapshots, time_unit, spacing, source, block)
+
+
+def _material(m: Any, base: Parameters, where: str) -> tuple[Parameters, float, float]:
+    if not isinstance(m, dict):
+        raise DatarialError(f"{where}: a mapping")
+    need = ("temperature", "spacing", "gamma_s", "gamma_gb", "molar_volume", "D_surf", "D_gb", "D_vol")
+    missing = [k for k in need if k not in m]
+    if missing:
+        raise DatarialError(f"{where}: missing {', '.join(missing)}")
+
+    def arrhenius(key):
+        d = m[key]
+        if not isinstance(d, dict) or "D0" not in d:
+            raise DatarialError(f"{where}.{key}: give D0 (m2/s) and Q (J/mol), e.g. {{D0: 2.6e-4, Q: 205e3}}")
+        return Arrhenius(_number(d["D0"], f"{where}.{key}.D0", positive=False),
+                         _number(d.get("Q", 0.0), f"{where}.{key}.Q", positive=False))
+
+    mat = Material(_number(m["gamma_s"], f"{where}.gamma_s"), _number(m["gamma_gb"], f"{where}.gamma_gb"),
+                   _number(m["molar_volume"], f"{where}.molar_volume"), arrhenius("D_vol"), arrhenius("D_surf"),
+                   arrhenius("D_gb"), arrhenius("D_vap") if "D_vap" in m else Arrhenius(0.0),
+                   _number(m["L"], f"{where}.L") if "L" in m else None)
+    T = _temperature(m["temperature"], f"{where}.temperature")
+    dx = _length(m["spacing"], f"{where}.spacing")
+    params, t0, _ = mat.reduce(T, dx, base)
+    return params, t0, dx
+
+
+def load_config(path: str | Path) -> RunConfig:
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise DatarialError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise DatarialError(f"{path}: not valid YAML{where}") from None
+    return parse_config(data, str(path))

@@ -1,0 +1,128 @@
+"""Data assimilation of the sintering model: twin experiments (TPE and datarial BO), parallel workers, the CLI."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import time
+
+import numpy as np
+import pytest
+
+from datarial.errors import DatarialError
+from datarial.sinter.assimilate import (
+    Observations,
+    Problem,
+    Unknown,
+    assimilate,
+    open_study,
+    parse_unknowns,
+    result_of,
+    twin_observations,
+)
+from datarial.sinter.model import Parameters
+from datarial.sinter.packing import from_labels
+from datarial.sinter.solver import SolverSettings
+
+TRUTH = Parameters(M_surf=4.0, M_gb=0.4)
+
+
+def two_unequal_grains():
+    y, x = np.mgrid[:48, :64]
+    labels = np.zeros((48, 64), int)
+    labels[(y - 23.5) ** 2 + (x - 22) ** 2 <= 14**2] = 1
+    labels[((y - 23.5) ** 2 + (x - 44) ** 2 <= 9**2) & (labels == 0)] = 2
+    return from_labels(labels)
+
+
+def twin_problem(unknowns=None) -> Problem:
+    unknowns = unknowns or [Unknown("M_surf", 0.3, 30.0), Unknown("M_gb", 0.04, 4.0)]
+    placeholder = Observations(np.array([1.0]), np.zeros((1, 48, 64)))
+    problem = Problem(two_unequal_grains(), Parameters(), unknowns, placeholder, sigma_r=0.02,
+                      settings=SolverSettings(dtype="float32"))
+    problem.observations = twin_observations(problem, TRUTH, [4.0, 8.0, 12.0], noise=0.02, seed=1)
+    return problem
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method, trials", [("tpe", 40), ("bo", 25)])
+def test_twin_experiment_recovers_the_parameters(method, trials):
+    """Observations made with known parameters plus noise: the minimiser finds them again.
+
+    Occupancy observations of this two-grain neck pin the surface mobility
+    tightly (±25 % raises J by ~120) and the grain-boundary mobility only
+    loosely (×2 raises J by ~6), so the tolerances differ.
+    """
+    problem = twin_problem()
+    result = assimilate(problem, method, trials=trials, seed=0)
+    assert result.trials == trials and result.failed == 0
+    assert result.best["M_surf"] == pytest.approx(TRUTH.M_surf, rel=0.10)
+    assert abs(math.log10(result.best["M_gb"] / TRUTH.M_gb)) < math.log10(3.0)
+    j_truth = problem.cost([math.log10(TRUTH.M_surf), math.log10(TRUTH.M_gb)])[0]
+    assert result.best_cost <= j_truth * 1.01
+    assert np.all(np.diff(result.best_so_far) <= 0)
+
+
+def test_background_term_pulls_towards_the_prior():
+    u = Unknown("M_surf", 0.3, 30.0, prior=1.0, prior_sd=0.5)
+    problem = twin_problem([u])
+    j, jb, jo = problem.cost([math.log10(4.0)])
+    assert jb == pytest.approx(0.5 * (math.log10(4.0) / 0.5) ** 2)
+    assert j == pytest.approx(jb + jo)
+
+
+def _slow_worker(storage: str, name: str) -> None:
+    study = open_study(storage, name, "tpe", [Unknown("M_surf", 0.3, 30.0)], seed=1, heartbeat=(1, 2))
+
+    def objective(trial):
+        x = trial.suggest_float("z0", -0.5, 1.5)
+        time.sleep(0.3)
+        return (x - 0.6) ** 2 + 1.0
+
+    study.optimize(objective, n_trials=200)
+
+
+def test_workers_share_a_study_and_a_killed_worker_loses_only_its_trial(tmp_path):
+    import optuna
+
+    storage = str(tmp_path / "study.db")
+    open_study(storage, "shared", "tpe", [Unknown("M_surf", 0.3, 30.0)], seed=0, heartbeat=(1, 2))
+    ctx = multiprocessing.get_context("spawn")
+    doomed = ctx.Process(target=_slow_worker, args=(storage, "shared"))
+    survivor = ctx.Process(target=_slow_worker, args=(storage, "shared"))
+    doomed.start()
+    survivor.start()
+    time.sleep(6.0)
+    doomed.kill()
+    doomed.join()
+    time.sleep(4.0)  # past the heartbeat grace: the survivor marks the stale trial failed
+    survivor.kill()
+    survivor.join()
+    time.sleep(3.0)  # its running trial goes stale too
+    study = open_study(storage, "shared", "tpe", [Unknown("M_surf", 0.3, 30.0)], seed=0, heartbeat=(1, 2))
+    study.optimize(lambda t: (t.suggest_float("z0", -0.5, 1.5) - 0.6) ** 2 + 1.0, n_trials=1)  # fails stale trials
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) >= 10
+    assert 1 <= states.count(optuna.trial.TrialState.FAIL) <= 2  # the killed workers' running trials, nothing else
+    assert states.count(optuna.trial.TrialState.RUNNING) == 0
+    result = result_of(study, [Unknown("M_surf", 0.3, 30.0)], "tpe")
+    assert result.best_cost < 1.05
+
+
+def test_parallel_assimilation_in_processes(tmp_path):
+    problem = twin_problem([Unknown("M_surf", 0.3, 30.0)])
+    problem.observations = Observations(problem.observations.times[:1], problem.observations.occupancy[:1])
+    result = assimilate(problem, "tpe", trials=10, workers=2, storage=str(tmp_path / "s.db"), seed=0)
+    assert result.trials >= 10
+    with pytest.raises(DatarialError, match="storage"):
+        assimilate(problem, "tpe", trials=4, workers=2)
+
+
+def test_unknowns_are_validated_with_their_field_named():
+    with pytest.raises(DatarialError, match=r"assimilate\.unknowns\.M_surf: give low and high"):
+        parse_unknowns({"M_surf": {"low": 1}}, "assimilate.unknowns")
+    with pytest.raises(DatarialError, match="unknown parameter 'D_magic'"):
+        parse_unknowns({"D_magic": {"low": 1, "high": 2}}, "assimilate.unknowns")
+    with pytest.raises(DatarialError, match="log-scale range must be positive"):
+        parse_unknowns({"k_st": {"low": 0, "high": 2}}, "assimilate.unknowns")
+    assert parse_unknowns({"k_st": {"low": 0, "high": 2, "log": False}}, "u")[0].z_range == (0.0, 2.0)

@@ -1,0 +1,146 @@
+"""``datarial sinter``: run, fit-anisotropy and assimilate from the command line; the anisotropy fit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from datarial.errors import DataFileError, DatarialError
+from datarial.sinter.anisotropy import fit_anisotropy, gamma, parse_lattice, plane_normal, read_energies, wulff_radius
+
+from .conftest import write
+from .test_cli import run
+
+BA122 = (3.9625e-10, 13.0168e-10)
+K_TRUE = np.array([1.2, 0.3, 0.15, -0.2])
+PLANES = [(0, 0, 1), (1, 0, 0), (1, 1, 0), (1, 0, 1), (1, 1, 2), (1, 0, 3), (2, 1, 0)]
+
+
+def energies_csv(tmp_path, planes=PLANES, k=K_TRUE, extra=""):
+    rows = ["h,k,l,energy"] + [f"{h},{kk},{l},{gamma(plane_normal(h, kk, l, *BA122), k)[0]:.6f}"  # noqa: E741
+                               for h, kk, l in planes]
+    return write(tmp_path / "energies.csv", "\n".join(rows) + "\n" + extra)
+
+
+def test_anisotropy_fit_recovers_known_coefficients(tmp_path):
+    planes, values = read_energies(energies_csv(tmp_path))
+    fit = fit_anisotropy(planes, values, *BA122)
+    assert np.allclose(fit.k, K_TRUE, atol=1e-5)
+    assert fit.rms < 1e-5
+    assert np.allclose(plane_normal(0, 0, 1, *BA122), [0, 0, 1])
+    # (101) of a tetragonal cell leans towards a: its normal is (1/a, 0, 1/c) normalised.
+    n = plane_normal(1, 0, 1, *BA122)
+    assert n[0] / n[2] == pytest.approx(BA122[1] / BA122[0])
+
+
+def test_anisotropy_fit_says_which_coefficients_are_undetermined(tmp_path):
+    planes, values = read_energies(energies_csv(tmp_path, planes=[(0, 0, 1), (1, 0, 0), (2, 0, 0)]))
+    with pytest.raises(DatarialError, match="determine only 2 of k0…k3"):
+        fit_anisotropy(planes, values, *BA122)
+
+
+def test_isotropic_wulff_shape_is_a_sphere():
+    d = np.random.default_rng(0).standard_normal((20, 3))
+    r = wulff_radius(d, np.array([1.5, 0, 0, 0]))  # 4000 sampled normals: within 0.1 %
+    assert np.all(r >= 1.5 - 1e-12) and np.allclose(r, 1.5, rtol=1e-3)
+
+
+def test_bad_energy_tables_and_lattices_are_named(tmp_path):
+    with pytest.raises(DataFileError, match=r"row 9, column 'energy': 'high' is not a number"):
+        read_energies(energies_csv(tmp_path, extra="1,2,3,high\n"))
+    with pytest.raises(DataFileError, match=r"row 2, column 'h': '1.5' is not a whole number"):
+        read_energies(write(tmp_path / "e.csv", "h,k,l,energy\n1.5,0,0,1.0\n"))
+    with pytest.raises(DataFileError, match="missing column"):
+        read_energies(write(tmp_path / "e.csv", "h,k,energy\n1,0,1.0\n"))
+    assert parse_lattice("a=3.9625A,c=1.30168nm") == pytest.approx((3.9625e-10, 1.30168e-9))
+    with pytest.raises(DatarialError, match="--lattice needs both a and c"):
+        parse_lattice("a=3.9625A")
+    with pytest.raises(DatarialError, match="unit 'ft'"):
+        parse_lattice("a=3ft,c=1nm")
+
+
+def test_cli_fit_anisotropy(capsys, tmp_path):
+    code, out, err = run(capsys, "sinter", "fit-anisotropy", str(energies_csv(tmp_path)),
+                         "--lattice", "a=3.9625A,c=13.0168A", "--out", str(tmp_path / "k.csv"),
+                         "--plot", str(tmp_path / "k.png"))
+    assert code == 0, err
+    assert "k0 = 1.2000 J/m²" in out and "RMS residual 0.0000 J/m²" in out
+    table = pd.read_csv(tmp_path / "k.csv")
+    assert table["k3 [J/m2]"].iloc[0] == pytest.approx(-0.2, abs=1e-5)
+    assert (tmp_path / "k.png").stat().st_size > 1000
+
+
+RUN = """
+grid: [40, 64]
+start: {kind: two-particles, radius: 12, overlap: 2}
+model: {M_surf: 4.0}
+solver: {dtype: float32}
+time: 4
+snapshots: 2
+assimilate:
+  unknowns: {M_surf: {low: 0.5, high: 20}}
+  sigma_r: 0.05
+  trials: 6
+"""
+
+
+def test_cli_run_writes_snapshots_measures_and_figures(capsys, tmp_path):
+    zarr = pytest.importorskip("zarr")
+    cfg = write(tmp_path / "two.yaml", RUN)
+    code, out, err = run(capsys, "sinter", "run", str(cfg))
+    assert code == 0, err
+    folder = tmp_path / "two"
+    measures = pd.read_csv(folder / "measures.csv")
+    assert list(measures["time [reduced]"]) == [0.0, 2.0, 4.0]
+    assert measures["mass (sum of rho) [cells]"].std() < 1e-3 * measures["mass (sum of rho) [cells]"].mean()
+    assert measures["neck radius [cells]"].iloc[-1] > measures["neck radius [cells]"].iloc[0]
+    root = zarr.open_group(str(folder / "snapshots.zarr"), mode="r")
+    assert root["rho"].shape == (3, 40, 64) and set(np.unique(root["grains"][2])) == {-1, 0, 1}
+    assert (folder / "section_002.png").exists() and (folder / "snapshot_002.vti").read_text().startswith("<?xml")
+    assert "2 grains in 2 order-parameter fields" in out
+
+    # Twin experiment through the CLI: the run's snapshots are the observations.
+    code, out, err = run(capsys, "sinter", "assimilate", str(cfg), str(folder), "--out", str(tmp_path / "da"))
+    assert code == 0, err
+    best = pd.read_csv(tmp_path / "da" / "best.csv")
+    assert best["parameter"].tolist() == ["M_surf"]
+    assert len(pd.read_csv(tmp_path / "da" / "history.csv")) == 6
+    assert (tmp_path / "da" / "compare.png").exists() and (tmp_path / "da" / "cost_history.png").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("grid: [40]\nstart: {kind: two-particles, radius: 5}\ntime: 1\n", "grid: give 2 or 3 whole numbers"),
+    ("grid: [40, 64]\nstart: {kind: blob}\ntime: 1\n", "start.kind: one of"),
+    ("grid: [40, 64]\nstart: {kind: two-particles, radius: 5}\ntime: 1\nmodel: {M_fast: 1}\n", "unknown parameter"),
+    ("grid: [40, 64]\nstart: {kind: two-particles, radius: 5}\ntime: -1\n", "time: must be positive"),
+    ("grid: [40, 64]\nstart: {kind: two-particles}\ntime: 1\n", "needs 'radius'"),
+    ("grid: [40, 64]\nstart: {kind: two-particles, radius: 5}\ntime: 1\nsolver: {method: magic}\n", "solver: solver method"),
+    ("grid: [40, 64\n", "not valid YAML (line"),
+])
+def test_bad_run_configs_name_the_field(capsys, tmp_path, text, message):
+    cfg = write(tmp_path / "bad.yaml", text)
+    code, _, err = run(capsys, "sinter", "run", str(cfg))
+    assert code == 2 and message in err
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
+def test_material_block_maps_physical_inputs(tmp_path):
+    from datarial.sinter.config import load_config
+
+    cfg = load_config(write(tmp_path / "cu.yaml", RUN.split("assimilate")[0] + """
+material:
+  temperature: 350 degC
+  spacing: 2 nm
+  gamma_s: 1.7
+  gamma_gb: 0.6
+  molar_volume: 7.1e-6
+  D_surf: {D0: 2.6e-4, Q: 205e3}
+  D_gb: {D0: 4.0e-6, Q: 108e3}
+  D_vol: {D0: 7.8e-5, Q: 211e3}
+"""))
+    assert cfg.time_unit_s > 0 and cfg.spacing_m == pytest.approx(2e-9)
+    assert max(cfg.params.M_surf, cfg.params.M_gb, cfg.params.M_vol) == pytest.approx(1.0)
+    assert not math.isclose(cfg.params.kappa_eta, 5.0)  # fitted to γ_gb/γ_s
