@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from datarial.errors import DataFileError, DatarialError
-from datarial.sinter.anisotropy import fit_anisotropy, gamma, parse_lattice, plane_normal, read_energies, wulff_radius
+from datarial.sinter.anisotropy import (
+    fit_anisotropy,
+    gamma,
+    parse_lattice,
+    plane_normal,
+    read_energies,
+    wulff_radius,
+)
 
 from .conftest import write
 from .test_cli import run
@@ -20,8 +27,8 @@ PLANES = [(0, 0, 1), (1, 0, 0), (1, 1, 0), (1, 0, 1), (1, 1, 2), (1, 0, 3), (2, 
 
 
 def energies_csv(tmp_path, planes=PLANES, k=K_TRUE, extra=""):
-    rows = ["h,k,l,energy"] + [f"{h},{kk},{l},{gamma(plane_normal(h, kk, l, *BA122), k)[0]:.6f}"  # noqa: E741
-                               for h, kk, l in planes]
+    rows = ["h,k,l,energy"] + [f"{hkl[0]},{hkl[1]},{hkl[2]},{gamma(plane_normal(*hkl, *BA122), k)[0]:.6f}"
+                               for hkl in planes]
     return write(tmp_path / "energies.csv", "\n".join(rows) + "\n" + extra)
 
 
