@@ -6,8 +6,8 @@
   mean is kept exactly (the k = 0 mode is untouched).  For the η (Allen–Cahn)
   Strang splitting: the local reaction by exponential-Euler sub-steps and
   L κ_η ∇² exactly in Fourier space.  (A stabilising constant S in the
-  Allen–Cahn step, the common alternative, slowed a shrinking grain by 75× at
-  Δt = 0.5 — measured — so it is not used.)
+  Allen–Cahn step, the common alternative, slows boundary motion by the
+  factor 1 + Δt L S, its first-order error, so it is not used.)
 * **Explicit finite differences** (reference for verification and the
   benchmark): second-order central differences, forward Euler.
 
@@ -86,7 +86,7 @@ class SolverSettings:
     boundary: str = "periodic"  # or "zero-flux"
     dt: float = 0.05  # initial (adaptive) or fixed step, reduced time
     adaptive: bool = True
-    dt_max: float = 0.1  # the Strang-split Allen–Cahn step (L = 10) went unstable at 0.2 in the benchmark
+    dt_max: float = 0.1  # Δt = 0.2 was unstable in benchmarks/sinter_speed (default parameters)
     change_max: float = 0.2  # a step changing ρ or η by more is redone with half the step (adaptive)
     react_step: float = 0.1  # largest sub-step of the local Allen–Cahn reaction (spectral method)
     dtype: str = "float64"
@@ -464,8 +464,7 @@ class Simulation:
         rho_new = sp.ifft((rho_h + dt * sp.div_hat(flux) + dt * stab * rho_h) / (1.0 + dt * stab))
         # Allen–Cahn by Strang splitting: half a step of the local reaction −L ∂f/∂η (exponential
         # Euler sub-steps, exact for its stiff linear part), the gradient term L κ_η ∇² exactly in
-        # Fourier space (with the advection), then the other half of the reaction.  Unlike a
-        # stabilising constant S, this does not slow grain-boundary motion at large Δt.
+        # Fourier space (with the advection), then the other half of the reaction.
         eta = self._react(rho, eta, 0.5 * dt)
         eta_h = sp.fft(eta)
         if vel is not None:  # advective form: a rigid shift of each grain's η
