@@ -54,12 +54,10 @@ def local_thickness(mask: np.ndarray, voxel_size: tuple[float, float, float] = (
     that fills the whole volume has no boundary: its thickness is NaN.
     """
     mask = _check_mask(mask)
+    out = _trivial_thickness(mask)
+    if out is not None:
+        return out
     out = np.zeros(mask.shape, dtype=np.float32)
-    if not mask.any():
-        return out
-    if mask.all():
-        out[:] = np.nan
-        return out
     need("numba")
     from datarial.micro import _thickness as kernels
 
@@ -103,12 +101,10 @@ def local_thickness_dilation(mask: np.ndarray, voxel_size: tuple[float, float, f
     transform per bin), kept to verify the fast path.
     """
     mask = _check_mask(mask)
+    out = _trivial_thickness(mask)
+    if out is not None:
+        return out
     out = np.zeros(mask.shape, dtype=np.float32)
-    if not mask.any():
-        return out
-    if mask.all():
-        out[:] = np.nan
-        return out
     voxel = tuple(float(v) for v in voxel_size)
     dt = _edt(mask, voxel, threads)
     todo = mask.copy()
@@ -137,6 +133,13 @@ def _check_mask(mask: np.ndarray) -> np.ndarray:
     if mask.ndim != 3:
         raise DatarialError(f"local thickness needs a 3D mask, got shape {mask.shape}")
     return np.ascontiguousarray(mask)
+
+
+def _trivial_thickness(mask: np.ndarray) -> np.ndarray | None:
+    """The map of an empty phase (zeros) or of one that fills the volume (NaN: no boundary); else None."""
+    if mask.any() and not mask.all():
+        return None
+    return np.full(mask.shape, np.nan if mask.any() else 0.0, dtype=np.float32)
 
 
 def _radii(dt: np.ndarray, voxel: np.ndarray, bins: int) -> np.ndarray:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from datarial.devices import resolve_device
 from datarial.errors import DatarialError
 from datarial.micro import artifacts, need
 
@@ -136,17 +137,6 @@ def sauvola(images: np.ndarray, train_images: np.ndarray, train_labels: np.ndarr
 
 
 # ---------------------------------------------------------------- training
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise DatarialError(f"--device {name}: no CUDA GPU is available here (use --device cpu)")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise DatarialError(f"--device: unknown device {name!r} (cpu, cuda, cuda:N or auto)") from None
-
-
 def _labelled_slices(labels: np.ndarray, ignore: int) -> np.ndarray:
     return np.flatnonzero((labels != ignore).reshape(len(labels), -1).any(1))
 
@@ -227,7 +217,7 @@ def train(images: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], dim:
     settings = SegmenterSettings(dim=dim, classes=tuple(classes), patch=patch, mean=mean, std=std, ignore=ignore)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    dev = _device(device)
+    dev = resolve_device(device)
     net = settings.network().to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
@@ -320,7 +310,7 @@ class Segmenter:
         same context as the inside.  Windows overlap by ``overlap`` (Gaussian blend).
         """
         inferers = need("monai.inferers")
-        dev = _device(device)
+        dev = resolve_device(device)
         net = self.net.to(dev)
         s = self.settings
         nz = int(volume.shape[0])

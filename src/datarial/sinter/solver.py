@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from datarial.devices import resolve_device
 from datarial.errors import DatarialError
 from datarial.sinter.model import Parameters, d2f_deta2, df_deta, df_drho, mobility
 from datarial.sinter.packing import Packing
@@ -107,18 +108,6 @@ class SolverSettings:
     @property
     def torch_dtype(self) -> torch.dtype:
         return torch.float32 if self.dtype == "float32" else torch.float64
-
-
-def resolve_device(device: str) -> torch.device:
-    """``cpu``, ``cuda``, ``cuda:N`` or ``auto``; a clear error when CUDA is asked for but absent."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise DatarialError(f"--device {device}: no CUDA GPU is available here (use cpu or auto)")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise DatarialError(f"--device {device!r}: use cpu, cuda, cuda:N or auto") from None
 
 
 # ----------------------------------------------------------------------------- field assignment
