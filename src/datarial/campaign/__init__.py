@@ -5,8 +5,6 @@ from datarial.campaign.campaign import (
     Campaign,
     CampaignInfo,
     CampaignStatus,
-    DescriptorCheck,
-    DescriptorCorrelation,
     ExperimentSummary,
     ImportReport,
     ProposalBatch,
@@ -14,6 +12,7 @@ from datarial.campaign.campaign import (
     RecordReport,
     RoundSummary,
 )
+from datarial.campaign.descriptors import DescriptorCheck, DescriptorCorrelation
 from datarial.campaign.editing import EditRecord, ExperimentDetail, ResultsReport
 from datarial.campaign.records import ExperimentRecord, MeasurementRecord
 
