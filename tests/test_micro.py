@@ -188,3 +188,41 @@ def test_cli_quantify_bad_voxel_size_exits_2(tmp_path: Path, capsys):
     path = write_volume(tmp_path / "labels.npy", np.ones((4, 4, 4), np.uint8))
     assert main(["micro", "quantify", str(path), "--voxel-size", "20 parsecs"]) == 2
     assert "--voxel-size" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- 2D sections
+def test_section_measures_discs_perimeters_and_open_pores():
+    n = 128
+    y, x = np.mgrid[:n, :n]
+    labels = np.ones((n, n), int)
+    labels[(y - 64) ** 2 + (x - 64) ** 2 <= 20**2] = 0  # closed round pore, radius 20 px
+    labels[:, :6] = 0  # a pore band open to the image edge
+    q = quantify(labels, (1e-6, 0.5e-6, 0.5e-6))  # a 2D array: 0.5 µm pixels
+    assert q.value("porosity") == pytest.approx(np.mean(labels == 0))
+    assert (q.value("open pores"), q.value("closed pores")) == (1, 1)
+    assert q.value("open-pore fraction of pore area") == pytest.approx(6 * n / np.sum(labels == 0))
+    # perimeter: the circle 2π·20 px plus the band's inner edge (its image-edge sides count too)
+    circle = 2 * np.pi * 20 * 0.5
+    assert q.value("pore perimeter") == pytest.approx(circle + 2 * (n + 6) * 0.5 - 2 * 0.5, rel=0.03)
+    band = np.sqrt(4 * 6 * n * 0.25 / np.pi)
+    assert sorted(q.pore_diameters) == pytest.approx(sorted([2 * 20 * 0.5, band]), rel=0.02)  # equivalent circles
+    # a 20-px-wide strip of phase between two pores has a local thickness of 20 px = 10 µm
+    strip = np.zeros((64, 64), int)
+    strip[:, 22:42] = 1
+    t = quantify(strip, (1e-6, 0.5e-6, 0.5e-6))
+    assert t.value("phase local thickness, median") == pytest.approx(10.0, abs=0.5)
+    assert "phase local thickness (disc diameter), mean" in set(t.frame()["measure"])
+
+
+def test_cli_quantify_a_2d_image(tmp_path: Path, capsys):
+    tifffile = pytest.importorskip("tifffile")
+    img = np.zeros((64, 64), np.uint8)
+    img[:, 20:44] = 1
+    tifffile.imwrite(tmp_path / "section.tif", img)
+    code = main(["micro", "quantify", str(tmp_path / "section.tif"), "--voxel-size", "50nm",
+                 "--out", str(tmp_path / "s.csv"), "--plots", str(tmp_path / "plots")])
+    assert code == 0, capsys.readouterr().err
+    table = pd.read_csv(tmp_path / "s.csv")
+    row = table[table["measure"] == "phase local thickness, median"].iloc[0]
+    assert row["value"] == pytest.approx(24 * 0.05, abs=0.06) and row["unit"] == "µm"
+    assert "area fraction phase (label 1)" in set(table["measure"])

@@ -198,7 +198,8 @@ def quantify_cmd(labels: Path, voxel_size: str, phase: int, pore: int, bins: int
     """Volume fractions, open/closed porosity, local thickness, pore surface and void length of LABELS.
 
     LABELS: a labelled volume (TIFF stack or multi-page TIFF, folder of slices,
-    .npy, .zarr, .h5); 0 = pore and 1 = superconducting phase unless told otherwise.
+    .npy, .zarr, .h5) or one 2D section (areas, discs and perimeters then);
+    0 = pore and 1 = superconducting phase unless told otherwise.
     """
     from rich.progress import Progress
 
@@ -233,11 +234,12 @@ def _plots(q, phase_mask: np.ndarray, folder: Path, stem: str) -> list[Path]:
     vals = q.thickness[phase_mask]
     if len(vals):
         ax1.hist(vals, bins=40, weights=np.full(len(vals), 100.0 / len(vals)), color="tab:blue")
-    ax1.set_xlabel("local thickness of the phase (sphere diameter) [µm]")
-    ax1.set_ylabel("share of phase volume [%]")
+    flat = q.thickness.shape[0] == 1  # a 2D section
+    ax1.set_xlabel(f"local thickness of the phase ({'disc' if flat else 'sphere'} diameter) [µm]")
+    ax1.set_ylabel(f"share of phase {'area' if flat else 'volume'} [%]")
     if q.pore_diameters is not None and len(q.pore_diameters):
         ax2.hist(q.pore_diameters, bins=30, color="tab:orange")
-    ax2.set_xlabel("pore equivalent-sphere diameter [µm]")
+    ax2.set_xlabel(f"pore equivalent-{'circle' if flat else 'sphere'} diameter [µm]")
     ax2.set_ylabel("pores [count]")
     path = folder / f"{stem}-distributions.png"
     fig.savefig(path, dpi=130)

@@ -1,4 +1,4 @@
-"""3D quantification of labelled volumes, in physical units.
+"""Quantification of labelled volumes (3D) and sections (2D), in physical units.
 
 Conventions (stated on every output):
 
@@ -19,6 +19,9 @@ Conventions (stated on every output):
   4 about 8 % low (unsmoothed marching cubes overestimates by ~4 %).
 * **void length**: total length of the pore skeleton (3D thinning), counting
   each 26-neighbour link once at its physical length.
+* **2D sections** (a one-slice volume): the same measures per area — largest
+  inscribed *disc*, pores open to the image edge, equivalent circles, pore
+  perimeter by marching squares (σ = 0.75 px smoothing), 2D skeleton length.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from datarial.errors import DatarialError
 from datarial.micro import need
 
 UM = 1e-6
-FACE = ndimage.generate_binary_structure(3, 1)
 
 
 def _edt(mask: np.ndarray, voxel: tuple[float, float, float], threads: int = 0) -> np.ndarray:
@@ -160,13 +162,14 @@ def _bounding_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def open_pores(pore: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Mask of pore voxels connected to the volume boundary, and counts of (open, closed) pores."""
+    """Mask of pore voxels (pixels in 2D) connected to the volume's (image's) boundary, and counts of (open, closed) pores."""
     pore = np.asarray(pore, dtype=bool)
-    labels, n = ndimage.label(pore, structure=FACE)
+    labels, n = ndimage.label(pore, structure=ndimage.generate_binary_structure(pore.ndim, 1))
     if n == 0:
         return np.zeros_like(pore), 0, 0
     border = np.zeros_like(pore)
-    border[[0, -1], :, :] = border[:, [0, -1], :] = border[:, :, [0, -1]] = True
+    for ax in range(pore.ndim):
+        border[(slice(None),) * ax + ([0, -1],)] = True
     touching = np.unique(labels[border & pore])
     touching = touching[touching > 0]
     open_mask = np.isin(labels, touching)
@@ -174,13 +177,28 @@ def open_pores(pore: np.ndarray) -> tuple[np.ndarray, int, int]:
 
 
 def component_sizes(mask: np.ndarray, voxel_size) -> np.ndarray:
-    """Equivalent-sphere diameters (units of ``voxel_size``) of the face-connected components."""
-    labels, n = ndimage.label(np.asarray(mask, dtype=bool), structure=FACE)
+    """Equivalent-sphere (3D) or equivalent-circle (2D) diameters, units of ``voxel_size``, of the face-connected components."""
+    mask = np.asarray(mask, dtype=bool)
+    labels, n = ndimage.label(mask, structure=ndimage.generate_binary_structure(mask.ndim, 1))
     if n == 0:
         return np.empty(0)
     counts = np.bincount(labels.ravel())[1:]
-    vol = counts * float(np.prod(voxel_size))
-    return (6.0 * vol / np.pi) ** (1.0 / 3.0)
+    size = counts * float(np.prod(voxel_size))
+    return np.sqrt(4.0 * size / np.pi) if mask.ndim == 2 else (6.0 * size / np.pi) ** (1.0 / 3.0)
+
+
+def perimeter(mask: np.ndarray, pixel_size=(1.0, 1.0), smooth: float = 0.75) -> float:
+    """Length of a 2D mask's boundary (marching squares on the lightly smoothed mask), units of ``pixel_size``."""
+    measure = need("skimage.measure")
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any() or mask.all():
+        return 0.0
+    f = np.pad(mask.astype(np.float32), 1)
+    if smooth > 0:
+        f = ndimage.gaussian_filter(f, smooth)
+    step = np.asarray(pixel_size, dtype=float)
+    return float(sum(np.sum(np.linalg.norm(np.diff(c, axis=0) * step, axis=1))
+                     for c in measure.find_contours(f, 0.5)))
 
 
 def surface_area(mask: np.ndarray, voxel_size=(1.0, 1.0, 1.0), smooth: float = 0.75) -> float:
@@ -197,16 +215,17 @@ def surface_area(mask: np.ndarray, voxel_size=(1.0, 1.0, 1.0), smooth: float = 0
 
 
 def skeleton_length(mask: np.ndarray, voxel_size=(1.0, 1.0, 1.0)) -> float:
-    """Total length of the 3D skeleton of ``mask`` (units of ``voxel_size``)."""
+    """Total length of the skeleton of ``mask``, 3D or 2D (units of ``voxel_size``)."""
+    import itertools
+
     morphology = need("skimage.morphology")
     sk = morphology.skeletonize(np.asarray(mask, dtype=bool))
     if not sk.any():
         return 0.0
     v = np.asarray(voxel_size, dtype=float)
     total = 0.0
-    # 13 of the 26 neighbour offsets: each link once.
-    offsets = [(dz, dy, dx) for dz in (-1, 0, 1) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
-               if (dz, dy, dx) > (0, 0, 0)]
+    # Half of the 26 (3D) or 8 (2D) neighbour offsets: each link once.
+    offsets = [off for off in itertools.product((-1, 0, 1), repeat=sk.ndim) if off > (0,) * sk.ndim]
     for off in offsets:
         a = sk[tuple(slice(max(0, -o), sk.shape[i] - max(0, o)) for i, o in enumerate(off))]
         b = sk[tuple(slice(max(0, o), sk.shape[i] - max(0, -o)) for i, o in enumerate(off))]
@@ -239,10 +258,15 @@ def quantify(labels: np.ndarray, voxel_size: tuple[float, float, float], phase: 
     """Volume fractions, porosity and its connectivity, local thickness, pore surface and void length.
 
     ``labels``: integer volume (z, y, x); ``voxel_size`` (z, y, x) in metres.
+    A single slice (z = 1) is a 2D section: areas instead of volumes, the
+    largest inscribed *disc*, pore perimeter instead of surface (see
+    :func:`quantify_section`).
     """
     labels = np.asarray(labels)
+    if labels.ndim == 2:
+        labels = labels[None]
     if labels.ndim != 3:
-        raise DatarialError(f"quantify needs a 3D labelled volume, got shape {labels.shape}")
+        raise DatarialError(f"quantify needs a 3D labelled volume or a 2D section, got shape {labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer):
         if not np.all(np.equal(np.mod(labels, 1), 0)):
             raise DatarialError("the labelled volume must hold whole-number labels (0 = pore, 1 = phase, …)")
@@ -250,6 +274,8 @@ def quantify(labels: np.ndarray, voxel_size: tuple[float, float, float], phase: 
     present = np.unique(labels)
     if phase not in present:
         raise DatarialError(f"--phase {phase}: no voxel has that label (labels present: {', '.join(map(str, present))})")
+    if labels.shape[0] == 1:
+        return quantify_section(labels[0], voxel_size[1:], phase, pore, bins, skeleton, progress)
     vox_um = tuple(v / UM for v in voxel_size)
     n = labels.size
     total_um3 = n * float(np.prod(vox_um))
@@ -258,32 +284,16 @@ def quantify(labels: np.ndarray, voxel_size: tuple[float, float, float], phase: 
         ("voxel size z, y, x", float("nan"), " × ".join(f"{v:g}" for v in vox_um) + " µm"),
         ("sample volume", total_um3, "µm³"),
     ]
-    for lab in present:
-        name = "pore" if lab == pore else ("phase" if lab == phase else f"label {lab}")
-        rows.append((f"volume fraction {name} (label {lab})", float(np.mean(labels == lab)), "1"))
+    rows += _fraction_rows(labels, present, phase, pore, "volume")
     pore_mask = labels == pore
     phase_mask = labels == phase
-    opened, n_open, n_closed = open_pores(pore_mask)
-    n_pore = int(pore_mask.sum())
-    rows += [
-        ("porosity", n_pore / n, "1"),
-        ("open-pore fraction of pore volume", (int(opened.sum()) / n_pore) if n_pore else float("nan"), "1"),
-        ("open porosity", int(opened.sum()) / n, "1"),
-        ("closed porosity", (n_pore - int(opened.sum())) / n, "1"),
-        ("open pores", float(n_open), "count"),
-        ("closed pores", float(n_closed), "count"),
-    ]
+    rows += _porosity_rows(pore_mask, "volume")
     diam = component_sizes(pore_mask, vox_um)
     if len(diam):
         rows.append(("pore equivalent diameter, median", float(np.median(diam)), "µm"))
     thickness = local_thickness(phase_mask, vox_um, bins=bins, progress=progress)
-    vals = thickness[phase_mask]
-    rows += [
-        ("phase local thickness (sphere diameter), mean", float(vals.mean()) if len(vals) else float("nan"), "µm"),
-        ("phase local thickness, median", float(np.median(vals)) if len(vals) else float("nan"), "µm"),
-        ("phase local thickness, 90th percentile", float(np.percentile(vals, 90)) if len(vals) else float("nan"), "µm"),
-    ]
-    if n_pore:
+    rows += _thickness_rows(thickness[phase_mask], "sphere")
+    if pore_mask.any():
         area = surface_area(pore_mask, vox_um)
         rows += [("pore surface area", area, "µm²"),
                  ("pore surface area per volume", area / total_um3, "1/µm")]
@@ -292,3 +302,73 @@ def quantify(labels: np.ndarray, voxel_size: tuple[float, float, float], phase: 
             rows += [("void length (pore skeleton)", length, "µm"),
                      ("void length per volume", length / total_um3, "1/µm²")]
     return Quantification(rows, thickness, diam)
+
+
+def quantify_section(labels: np.ndarray, pixel_size: tuple[float, float], phase: int = 1, pore: int = 0,
+                     bins: int = 25, skeleton: bool = True, progress=None) -> Quantification:
+    """The 2D measures of a labelled section (y, x); ``pixel_size`` (y, x) in metres.
+
+    Area fractions, pores open to the image edge (4-connectivity), equivalent
+    circle diameters, local thickness as the diameter of the largest inscribed
+    disc, pore perimeter (marching squares) and void length (2D skeleton) per
+    area.  ``thickness`` of the result keeps a leading axis of 1.
+    """
+    labels = np.asarray(labels)
+    present = np.unique(labels)
+    px_um = tuple(float(v) / UM for v in pixel_size)
+    n = labels.size
+    total_um2 = n * float(np.prod(px_um))
+    rows: list[tuple[str, float, str]] = [
+        ("pixels", float(n), "count"),
+        ("pixel size y, x", float("nan"), " × ".join(f"{v:g}" for v in px_um) + " µm"),
+        ("section area", total_um2, "µm²"),
+    ]
+    rows += _fraction_rows(labels, present, phase, pore, "area")
+    pore_mask = labels == pore
+    phase_mask = labels == phase
+    rows += _porosity_rows(pore_mask, "area")
+    diam = component_sizes(pore_mask, px_um)
+    if len(diam):
+        rows.append(("pore equivalent circle diameter, median", float(np.median(diam)), "µm"))
+    # A one-slice volume whose slice is far thicker than any disc: the 3D machinery measures discs.
+    flat = (1e6 * max(px_um), *px_um)
+    thickness = local_thickness(phase_mask[None], flat, bins=bins, progress=progress)
+    rows += _thickness_rows(thickness[0][phase_mask], "disc")
+    if pore_mask.any():
+        length = perimeter(pore_mask, px_um)
+        rows += [("pore perimeter", length, "µm"), ("pore perimeter per area", length / total_um2, "1/µm")]
+        if skeleton:
+            void = skeleton_length(pore_mask, px_um)
+            rows += [("void length (pore skeleton)", void, "µm"), ("void length per area", void / total_um2, "1/µm")]
+    return Quantification(rows, thickness, diam)
+
+
+def _fraction_rows(labels: np.ndarray, present: np.ndarray, phase: int, pore: int, what: str) -> list:
+    rows = []
+    for lab in present:
+        name = "pore" if lab == pore else ("phase" if lab == phase else f"label {lab}")
+        rows.append((f"{what} fraction {name} (label {lab})", float(np.mean(labels == lab)), "1"))
+    return rows
+
+
+def _porosity_rows(pore_mask: np.ndarray, what: str) -> list:
+    n, n_pore = pore_mask.size, int(pore_mask.sum())
+    opened, n_open, n_closed = open_pores(pore_mask)
+    n_opened = int(opened.sum())
+    return [
+        ("porosity", n_pore / n, "1"),
+        (f"open-pore fraction of pore {what}", (n_opened / n_pore) if n_pore else float("nan"), "1"),
+        ("open porosity", n_opened / n, "1"),
+        ("closed porosity", (n_pore - n_opened) / n, "1"),
+        ("open pores", float(n_open), "count"),
+        ("closed pores", float(n_closed), "count"),
+    ]
+
+
+def _thickness_rows(vals: np.ndarray, body: str) -> list:
+    some = len(vals) > 0
+    return [
+        (f"phase local thickness ({body} diameter), mean", float(vals.mean()) if some else float("nan"), "µm"),
+        ("phase local thickness, median", float(np.median(vals)) if some else float("nan"), "µm"),
+        ("phase local thickness, 90th percentile", float(np.percentile(vals, 90)) if some else float("nan"), "µm"),
+    ]
