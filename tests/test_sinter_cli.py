@@ -151,3 +151,23 @@ material:
     assert cfg.time_unit_s > 0 and cfg.spacing_m == pytest.approx(2e-9)
     assert max(cfg.params.M_surf, cfg.params.M_gb, cfg.params.M_vol) == pytest.approx(1.0)
     assert not math.isclose(cfg.params.kappa_eta, 5.0)  # fitted to γ_gb/γ_s
+
+
+def test_cli_run_attaches_its_final_measures_to_an_experiment(capsys, tmp_path):
+    db = str(tmp_path / "lab.db")
+    space = write(tmp_path / "space.yaml", "name: sps\nobjective: {name: Jc, unit: A/cm2, goal: maximize}\n"
+                                           "parameters:\n  - {name: T_max, low: 500, high: 800, step: 5, unit: degC}\n")
+    assert run(capsys, "init", "sps", "--space", str(space), "--db", db)[0] == 0
+    assert run(capsys, "import", "sps", str(write(tmp_path / "made.csv", "T_max,Jc\n600,1.0e5\n")), "--db", db)[0] == 0
+    cfg = write(tmp_path / "two.yaml", RUN.split("assimilate")[0])
+    code, _, err = run(capsys, "sinter", "run", str(cfg), "--attach", "sps", "99", "--db", db, "--no-vtk")
+    assert code == 2 and "99" in err and not (tmp_path / "two").exists()  # checked before the run
+    code, out, err = run(capsys, "sinter", "run", str(cfg), "--attach", "sps", "1", "--db", db, "--no-vtk")
+    assert code == 0, err
+    from datarial.campaign import Campaign
+    from datarial.store import Store
+
+    d = Campaign.open(Store(db), "sps").descriptors_frame().set_index("name")
+    assert d.loc["sinter relative density", "unit"] == "1" and 0 < d.loc["sinter relative density", "value"] < 1
+    assert d.loc["sinter neck radius", "unit"] == "cells" and d.loc["sinter time", "value"] == pytest.approx(4.0)
+    assert d.loc["sinter time", "source"] == "sinter run two.yaml"

@@ -22,7 +22,11 @@ def sinter() -> None:
               help="Output folder [default: CONFIG name without .yaml].")
 @click.option("--device", default=None, help="Override solver.device: cpu, cuda, cuda:N or auto.")
 @click.option("--vtk/--no-vtk", default=True, show_default=True, help="Also write one .vti per snapshot (ParaView).")
-def run_cmd(config: Path, out: Path | None, device: str | None, vtk: bool) -> None:
+@click.option("--attach", "attach_to", nargs=2, default=None, metavar="CAMPAIGN EXPERIMENT_ID",
+              help="Store the final measures as descriptors of this experiment (with --db).")
+@click.option("--db", envvar="DATARIAL_DB", default=None, help="Database of the campaign for --attach.")
+def run_cmd(config: Path, out: Path | None, device: str | None, vtk: bool, attach_to: tuple[str, str] | None,
+            db: str | None) -> None:
     """Run the simulation described by CONFIG (YAML); writes snapshots, measures and figures.
 
     Outputs in --out: snapshots.zarr (ρ and grain map per snapshot), snapshot_NNN.vti,
@@ -44,6 +48,15 @@ def run_cmd(config: Path, out: Path | None, device: str | None, vtk: bool) -> No
     from datarial.sinter.solver import Simulation, initial_state, measures
 
     cfg = load_config(config)
+    target = None
+    if attach_to:  # open it first: a wrong campaign or experiment fails before the run, not after
+        from datarial.cli.campaign import _open
+
+        try:
+            target = (_open(attach_to[0], db), int(attach_to[1]))
+        except ValueError:
+            raise DatarialError(f"--attach: experiment id {attach_to[1]!r} is not a whole number") from None
+        target[0].experiment(target[1])
     settings = dataclasses.replace(cfg.solver, device=device) if device else cfg.solver
     out = out or config.with_suffix("")
     out.mkdir(parents=True, exist_ok=True)
@@ -80,6 +93,13 @@ def run_cmd(config: Path, out: Path | None, device: str | None, vtk: bool) -> No
     console.print(f"{state.steps} steps ({sim.rejected} rejected), final Δt {sim.dt:.3g}; mass change "
                   f"{(last.mass - rows[0].mass) / rows[0].mass:+.2e}; relative density {last.density:.4f}")
     console.print(frame.iloc[[0, -1]].to_string(index=False))
+    if target is not None:
+        from datarial.sinter.output import final_descriptors
+
+        values = final_descriptors(rows, cfg.spacing_m, cfg.time_unit_s)
+        target[0].set_descriptors(target[1], values, source=f"sinter run {config.name}")
+        console.print(f"Attached {len(values)} descriptors to experiment {target[1]} of '{target[0].name}': "
+                      + ", ".join(f"{k} = {v:.4g} {u}" for k, (v, u) in values.items()))
     console.print(f"Wrote {out}/ (snapshots.zarr, measures.csv, {len(rows)} sections"
                   + (", .vti files" if vtk else "") + (", surface_final.png" if state.dim == 3 else "") + ")")
 

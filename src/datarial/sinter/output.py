@@ -80,6 +80,21 @@ def measures_frame(rows: list[Measures], time_unit_s: float | None):
     return df
 
 
+def final_descriptors(rows: list[Measures], spacing_m: float | None, time_unit_s: float | None) -> dict:
+    """Descriptors of a finished run for a campaign experiment: name → (value, unit)."""
+    first, last = rows[0], rows[-1]
+    out = {
+        "sinter relative density": (last.density, "1"),
+        "sinter hull shrinkage": (1.0 - last.hull_volume / first.hull_volume if first.hull_volume else float("nan"), "1"),
+        "sinter grains": (float(last.grains), "count"),
+        "sinter time": ((last.time * time_unit_s, "s") if time_unit_s else (last.time, "reduced")),
+    }
+    if last.neck_radius is not None:
+        out["sinter neck radius"] = ((last.neck_radius * spacing_m * 1e6, "µm") if spacing_m
+                                     else (last.neck_radius, "cells"))
+    return {k: (float(v), u) for k, (v, u) in out.items() if np.isfinite(v)}
+
+
 def cross_section_png(state: State, path: Path, title: str = "") -> None:
     """ρ and the grain map on the middle plane (the middle z slice in 3D)."""
     from matplotlib.figure import Figure
