@@ -87,10 +87,11 @@ def test_grains_share_fields_and_are_remapped_when_they_meet():
     st = initial_state(pk)
     nf = st.eta.shape[0]
     assert nf < 12  # 40 grains in far fewer fields
-    # Every field's η sums to the volumes of its grains: the owner maps split it exactly.
+    # Every field's η sums to the volumes of its grains: the owner maps split it (voxels more than
+    # OWNER_REACH cells from every grain, where η < 1e-5, belong to none).
     vols = st.grains.volume
     for f in range(nf):
-        assert float(st.eta[f].sum()) == pytest.approx(vols[st.grains.field == f].sum(), rel=1e-9)
+        assert float(st.eta[f].sum()) == pytest.approx(vols[st.grains.field == f].sum(), rel=1e-6)
     # Put grain 0 next to a grain of its own field: it must move to a field without a near neighbour.
     g = st.grains
     mate = int(np.flatnonzero((g.field == g.field[0]) & (np.arange(g.n) != 0))[0])
