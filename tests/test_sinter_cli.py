@@ -126,6 +126,7 @@ def test_cli_run_writes_snapshots_measures_and_figures(capsys, tmp_path):
     ("grid: [40, 64]\nstart: {kind: two-particles}\ntime: 1\n", "needs 'radius'"),
     ("grid: [40, 64]\nstart: {kind: two-particles, radius: 5}\ntime: 1\nsolver: {method: magic}\n", "solver: solver method"),
     ("grid: [40, 64\n", "not valid YAML (line"),
+    ("grid: [40, 64]\nstart: {kind: two-particles, radius: 5}\ntime: 1\nanisotropy: [1, 2]\n", "anisotropy: four numbers"),
 ])
 def test_bad_run_configs_name_the_field(capsys, tmp_path, text, message):
     cfg = write(tmp_path / "bad.yaml", text)

@@ -62,7 +62,7 @@ def run_cmd(config: Path, out: Path | None, device: str | None, vtk: bool, attac
     out.mkdir(parents=True, exist_ok=True)
     packing = cfg.packing()
     state = initial_state(packing, settings)
-    sim = Simulation(state, cfg.params, settings)
+    sim = Simulation(state, cfg.params, settings, anisotropy=cfg.anisotropy)
     console.print(f"{packing.n} grains in {state.eta.shape[0]} order-parameter fields on a "
                   f"{'×'.join(map(str, cfg.grid))} grid; {settings.method} solver, {settings.dtype}, "
                   f"device {state.rho.device}")
@@ -203,7 +203,7 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     out = out or config.with_name(config.stem + "-assimilation")
     out.mkdir(parents=True, exist_ok=True)
     storage = storage or block.get("storage") or (str(out / "study.db") if workers > 1 else None)
-    problem = Problem(cfg.packing(), cfg.params, unknowns, obs, sigma_r, cfg.solver)
+    problem = Problem(cfg.packing(), cfg.params, unknowns, obs, sigma_r, cfg.solver, cfg.anisotropy)
     console.print(f"{len(unknowns)} unknowns ({', '.join(u.name for u in unknowns)}), {len(obs.times)} observed times, "
                   f"{method.upper()} with {trials} evaluations on {workers} worker(s)"
                   + (f", study in {storage}" if storage else ""))

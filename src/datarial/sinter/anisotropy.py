@@ -155,6 +155,19 @@ def read_energies(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return np.array(planes), np.array(energies)
 
 
+def _sphere(samples: int) -> np.ndarray:
+    """Unit vectors spread evenly on the sphere (Fibonacci lattice)."""
+    i = np.arange(samples) + 0.5
+    phi = np.arccos(1 - 2 * i / samples)
+    theta = np.pi * (1 + 5**0.5) * i
+    return np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)], axis=1)
+
+
+def mean_gamma(k: np.ndarray, samples: int = 20000) -> float:
+    """γ averaged over all orientations of the normal."""
+    return float(gamma(_sphere(samples), k).mean())
+
+
 def wulff_radius(directions: np.ndarray, k: np.ndarray, samples: int = 4000) -> np.ndarray:
     """Wulff shape: distance from the centre to the surface along unit ``directions`` (crystal frame).
 
@@ -162,10 +175,7 @@ def wulff_radius(directions: np.ndarray, k: np.ndarray, samples: int = 4000) -> 
     ``samples`` normals spread on the sphere (Fibonacci lattice); with 4000 the
     radius of an isotropic γ comes out within 0.1 % (never below).
     """
-    i = np.arange(samples) + 0.5
-    phi = np.arccos(1 - 2 * i / samples)
-    theta = np.pi * (1 + 5**0.5) * i
-    normals = np.stack([np.cos(theta) * np.sin(phi), np.sin(theta) * np.sin(phi), np.cos(phi)], axis=1)
+    normals = _sphere(samples)
     g = gamma(normals, k)
     d = np.atleast_2d(directions)
     d = d / np.linalg.norm(d, axis=1, keepdims=True)

@@ -95,13 +95,15 @@ class Problem:
     observations: Observations
     sigma_r: float = 0.1  # observation error of ψ per voxel
     settings: SolverSettings = field(default_factory=SolverSettings)
+    anisotropy: Sequence[float] | None = None  # k0…k3 of γ(n), if the surface energy is anisotropic
 
     def parameters(self, z: Sequence[float]) -> Parameters:
         return self.base.replace(**{u.name: u.from_z(float(v)) for u, v in zip(self.unknowns, z, strict=True)})
 
     def simulate(self, params: Parameters) -> np.ndarray:
         """H(x_t) at every observed time, (T, *grid)."""
-        sim = Simulation(initial_state(self.packing, self.settings), params, self.settings)
+        sim = Simulation(initial_state(self.packing, self.settings), params, self.settings,
+                         anisotropy=None if self.anisotropy is None else np.asarray(self.anisotropy, dtype=float))
         out = []
         for t in self.observations.times:
             sim.run(float(t))
@@ -127,7 +129,7 @@ def twin_observations(problem: Problem, truth: Parameters, times: Sequence[float
     """'Observed' occupancy from a run with known parameters plus Gaussian noise (σ = ``noise``), clipped to [0, 1]."""
     rng = np.random.default_rng(seed)
     ghost = Problem(problem.packing, truth, [], Observations(np.asarray(times, float), np.zeros((len(times), 1))),
-                    problem.sigma_r, problem.settings)
+                    problem.sigma_r, problem.settings, problem.anisotropy)
     clean = ghost.simulate(truth)
     return Observations(np.asarray(times, float), np.clip(clean + noise * rng.standard_normal(clean.shape), 0, 1))
 

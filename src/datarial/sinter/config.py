@@ -8,6 +8,7 @@ Example::
     solver: {method: spectral, boundary: periodic, dtype: float32, device: auto}
     time: 200                  # reduced time units
     snapshots: 10
+    anisotropy: [1.2, 0.3, 0.15, -0.2]   # optional k0…k3 of γ(n) in each grain's frame (spectral, periodic)
 
 ``start.kind``: two-particles (radius, overlap), random (n, radius, spread,
 overlap, seed), close-packed (radius, overlap) or labels (file: a labelled
@@ -64,6 +65,7 @@ class RunConfig:
     spacing_m: float | None
     source: str
     assimilate: dict[str, Any] | None = None  # the raw ``assimilate`` block (see datarial.sinter.assimilate)
+    anisotropy: tuple[float, float, float, float] | None = None  # k0…k3 of γ(n) (sinter fit-anisotropy)
 
     def packing(self) -> Packing:
         s, where = dict(self.start), f"{self.source}: start"
@@ -133,7 +135,7 @@ def parse_config(data: Any, source: str = "config") -> RunConfig:
     """Validate a mapping (as read from YAML) into a :class:`RunConfig`."""
     if not isinstance(data, dict):
         raise DatarialError(f"{source}: the configuration must be a mapping of fields")
-    known = {"grid", "start", "model", "solver", "time", "snapshots", "material", "assimilate"}
+    known = {"grid", "start", "model", "solver", "time", "snapshots", "material", "assimilate", "anisotropy"}
     unknown = set(data) - known
     if unknown:
         raise DatarialError(f"{source}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
@@ -172,7 +174,13 @@ def parse_config(data: Any, source: str = "config") -> RunConfig:
     block = data.get("assimilate")
     if block is not None and not isinstance(block, dict):
         raise DatarialError(f"{source}: assimilate: a mapping (unknowns, sigma_r, method, trials, workers, storage)")
-    return RunConfig(tuple(grid), dict(start), params, settings, t_end, snapshots, time_unit, spacing, source, block)
+    aniso = data.get("anisotropy")
+    if aniso is not None:
+        if not isinstance(aniso, (list, tuple)) or len(aniso) != 4:
+            raise DatarialError(f"{source}: anisotropy: four numbers k0, k1, k2, k3 (from 'sinter fit-anisotropy')")
+        aniso = tuple(_number(v, f"{source}: anisotropy[{i}]", positive=False) for i, v in enumerate(aniso))
+    return RunConfig(tuple(grid), dict(start), params, settings, t_end, snapshots, time_unit, spacing, source, block,
+                     aniso)
 
 
 def _material(m: Any, base: Parameters, where: str) -> tuple[Parameters, float, float]:

@@ -322,11 +322,25 @@ def _crop(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
 class Simulation:
     """A sintering run: state, parameters and the stepper; :meth:`run` advances to a time."""
 
-    def __init__(self, state: State, params: Parameters, settings: SolverSettings | None = None) -> None:
+    def __init__(self, state: State, params: Parameters, settings: SolverSettings | None = None,
+                 anisotropy: np.ndarray | None = None) -> None:
+        """``anisotropy``: k0…k3 of γ(n) (:mod:`datarial.sinter.anisotropy`, any unit) in each grain's
+        crystal frame; the surface energy then varies as γ(n)/⟨γ⟩ around the calibrated one."""
         self.state = state
         self.params = params
         self.settings = settings or SolverSettings()
         self.periodic = self.settings.boundary == "periodic"
+        self.anisotropy = None
+        if anisotropy is not None:
+            from datarial.sinter.anisotropy import mean_gamma
+
+            k = np.asarray(anisotropy, dtype=float).reshape(4)
+            ref = mean_gamma(k)
+            if not ref > 0:
+                raise DatarialError("the anisotropic surface energy must be positive on average")
+            if self.settings.method != "spectral" or not self.periodic:
+                raise DatarialError("anisotropic surface energy needs the spectral method with periodic boundaries")
+            self.anisotropy = k / ref
         self.dt = self.settings.dt
         self.rejected = 0
         dev, dt = state.rho.device, state.rho.dtype
@@ -431,6 +445,33 @@ class Simulation:
         drho, deta = self._rates_explicit(st.rho, st.eta, self._velocity_fields())
         return st.rho + dt * drho, st.eta + dt * deta
 
+    def _anisotropic_xi(self, grads: list[torch.Tensor], eta: torch.Tensor) -> tuple[list[torch.Tensor], float]:
+        """ξ = ∂e/∂∇ρ of e = ½ κ_ρ a(n)² |∇ρ|², a = Σηᵢ γ(Rᵢᵀn)/⟨γ⟩ / Σηᵢ (by autograd); and max a.
+
+        The dependence of a on η (the weights) is left out of the η equation.
+        """
+        st, p = self.state, self.params
+        d = st.dim
+        G = torch.stack(grads).detach().requires_grad_(True)  # grid-axis order (z, y, x) or (y, x)
+        norm = torch.sqrt((G * G).sum(0) + 1e-12)
+        lab = [G[d - 1 - j] / norm for j in range(d)] + [torch.zeros_like(norm)] * (3 - d)  # (x, y, z)
+        k = self.anisotropy
+        rot = torch.as_tensor(np.concatenate([st.grains.rotation, np.eye(3)[None]]), dtype=G.dtype, device=G.device)
+        num = torch.zeros_like(norm)
+        den = torch.zeros_like(norm)
+        for f in range(eta.shape[0]):
+            own = st.owner[f].long().clone()
+            own[own < 0] = st.grains.n  # identity for voxels no grain owns
+            R = rot[own]  # (*grid, 3, 3); crystal components = Rᵀ n
+            u, v, w = (sum(R[..., j, c] * lab[j] for j in range(3)) for c in range(3))
+            gam = k[0] - k[1] * w * w + k[2] * (u * u + v * v) ** 2 + k[3] * u * u * v * v
+            num = num + eta[f] * gam
+            den = den + eta[f]
+        a = torch.where(den > 1e-3, num / den.clamp_min(1e-3), torch.ones_like(num))
+        energy = 0.5 * p.kappa_rho * (a * a * (G * G).sum(0)).sum()
+        (xi,) = torch.autograd.grad(energy, G)
+        return [xi[j].detach() for j in range(d)], float(a.detach().max())
+
     def _react(self, rho: torch.Tensor, eta: torch.Tensor, h: float) -> torch.Tensor:
         """∂η/∂t = −L ∂f/∂η at each voxel over ``h``: exponential-Euler sub-steps of at most ``react_step``."""
         p = self.params
@@ -459,13 +500,18 @@ class Simulation:
         s2, s3 = (eta * eta).sum(0), (eta**3).sum(0)
         gb = eta.sum(0) ** 2 - s2
         rho_h = sp.fft(rho)
-        mu_h = sp.fft(df_drho(rho, s2, s3, p)) + p.kappa_rho * sp.k2 * rho_h
+        if self.anisotropy is None:
+            mu_h = sp.fft(df_drho(rho, s2, s3, p)) + p.kappa_rho * sp.k2 * rho_h
+            a_max = 1.0
+        else:
+            xi, a_max = self._anisotropic_xi(sp.grad(rho_h), eta)
+            mu_h = sp.fft(df_drho(rho, s2, s3, p)) - sp.div_hat(xi)
         M = mobility(rho, gb, p)
         flux = [M * g for g in sp.grad(mu_h)]
         if vel is not None:
             v_tot = [c.sum(0) for c in vel[1]]
             flux = [f - rho * v for f, v in zip(flux, v_tot, strict=True)]
-        stab = float(M.max()) * p.kappa_rho * sp.k2 * sp.k2
+        stab = float(M.max()) * p.kappa_rho * a_max**2 * sp.k2 * sp.k2
         rho_new = sp.ifft((rho_h + dt * sp.div_hat(flux) + dt * stab * rho_h) / (1.0 + dt * stab))
         # Allen–Cahn by Strang splitting: half a step of the local reaction −L ∂f/∂η (exponential
         # Euler sub-steps, exact for its stiff linear part), the gradient term L κ_η ∇² exactly in
