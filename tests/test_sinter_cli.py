@@ -172,3 +172,14 @@ def test_cli_run_attaches_its_final_measures_to_an_experiment(capsys, tmp_path):
     assert d.loc["sinter relative density", "unit"] == "1" and 0 < d.loc["sinter relative density", "value"] < 1
     assert d.loc["sinter neck radius", "unit"] == "cells" and d.loc["sinter time", "value"] == pytest.approx(4.0)
     assert d.loc["sinter time", "source"] == "sinter run two.yaml"
+
+
+@pytest.mark.parametrize("name", ["sinter-neck-2d.yaml", "sinter-cu-24.yaml"])
+def test_example_configs_are_valid(name):
+    from pathlib import Path
+
+    from datarial.sinter.assimilate import parse_unknowns
+    from datarial.sinter.config import load_config
+
+    cfg = load_config(Path(__file__).parent.parent / "examples" / name)
+    assert cfg.time > 0 and cfg.assimilate and len(parse_unknowns(cfg.assimilate["unknowns"], name)) >= 2
