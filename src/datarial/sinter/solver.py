@@ -391,8 +391,8 @@ class Simulation:
         vol = torch.as_tensor(np.maximum(g.volume, 1e-6), dtype=grad.dtype, device=grad.device)
         return (p.m_tr * force / vol[:, None]).cpu().numpy()
 
-    def _velocity_fields(self) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
-        """Per-field velocity components (F, *grid) for each axis, or None without motion."""
+    def _velocity_fields(self) -> list[torch.Tensor] | None:
+        """Per-field velocity components (F, *grid), one per axis, or None without motion."""
         g, st, p = self.state.grains, self.state, self.params
         if p.m_tr <= 0 or not np.any(g.velocity):
             return None
@@ -400,8 +400,7 @@ class Simulation:
         own = st.owner.long().clone()
         own[own < 0] = g.n  # the zero row
         body = (st.eta / p.c_body).clamp(0.0, 1.0)  # continuous: no source at the edge of the body
-        comps = [v[:, ax][own] * body for ax in range(st.dim)]
-        return body, comps
+        return [v[:, ax][own] * body for ax in range(st.dim)]
 
     # --------------------------------------------------------------- one step
     def _rates_explicit(self, rho: torch.Tensor, eta: torch.Tensor, vel) -> tuple[torch.Tensor, torch.Tensor]:
@@ -432,8 +431,7 @@ class Simulation:
             drho = drho + up - dn
         deta = -p.L * (df_deta(rho, eta, s2, p) - p.kappa_eta * lap(eta))
         if vel is not None:
-            _, comps = vel
-            for a, vc in zip(dims, comps, strict=True):
+            for a, vc in zip(dims, vel, strict=True):
                 # η is carried (advective form, a rigid shift); ρ's flux keeps its mass (conservative form)
                 deta = deta - vc * (shift(eta, a, -1) - shift(eta, a, 1)) / 2.0
                 fr = rho * vc.sum(0)
@@ -492,11 +490,8 @@ class Simulation:
         vel = self._velocity_fields()
         if not self.periodic:
             rho, eta = _mirror(rho, d), _mirror(eta, d)
-            if vel is not None:
-                body, comps = vel
-                comps = [_mirror(c, d, sign=[(-1.0 if a == ax else 1.0) for a in range(d)])
-                         for ax, c in enumerate(comps)]
-                vel = (body, comps)
+            if vel is not None:  # the normal component of a mirrored velocity changes sign
+                vel = [_mirror(c, d, sign=[(-1.0 if a == ax else 1.0) for a in range(d)]) for ax, c in enumerate(vel)]
         s2, s3 = (eta * eta).sum(0), (eta**3).sum(0)
         gb = eta.sum(0) ** 2 - s2
         rho_h = sp.fft(rho)
@@ -509,7 +504,7 @@ class Simulation:
         M = mobility(rho, gb, p)
         flux = [M * g for g in sp.grad(mu_h)]
         if vel is not None:
-            v_tot = [c.sum(0) for c in vel[1]]
+            v_tot = [c.sum(0) for c in vel]
             flux = [f - rho * v for f, v in zip(flux, v_tot, strict=True)]
         stab = float(M.max()) * p.kappa_rho * a_max**2 * sp.k2 * sp.k2
         rho_new = sp.ifft((rho_h + dt * sp.div_hat(flux) + dt * stab * rho_h) / (1.0 + dt * stab))
@@ -519,7 +514,7 @@ class Simulation:
         eta = self._react(rho, eta, 0.5 * dt)
         eta_h = sp.fft(eta)
         if vel is not None:  # advective form: a rigid shift of each grain's η
-            eta_h = eta_h - dt * sp.fft(sum(c * g for c, g in zip(vel[1], sp.grad(eta_h), strict=True)))
+            eta_h = eta_h - dt * sp.fft(sum(c * g for c, g in zip(vel, sp.grad(eta_h), strict=True)))
         eta = sp.ifft(eta_h * torch.exp(-dt * p.L * p.kappa_eta * sp.k2))
         eta_new = self._react(rho_new, eta, 0.5 * dt)
         if not self.periodic:
