@@ -11,7 +11,6 @@ tell the terms apart it says which coefficients stay undetermined.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,6 @@ import numpy as np
 from datarial.errors import DataFileError, DatarialError
 
 TERMS = ("k0", "k1", "k2", "k3")
-_LENGTH = {"a": 1e-10, "å": 1e-10, "angstrom": 1e-10, "nm": 1e-9, "pm": 1e-12, "m": 1.0}
 
 
 def plane_normal(h: float, k: float, l: float, a: float, c: float) -> np.ndarray:  # noqa: E741 (Miller index)
@@ -93,19 +91,15 @@ def fit_anisotropy(planes: np.ndarray, energies: np.ndarray, a: float, c: float)
 
 
 def parse_lattice(text: str) -> tuple[float, float]:
-    """``a=3.9625A,c=13.0168A`` (units Å/A, nm, pm or m) → (a, c) in m; errors name ``--lattice``."""
+    """``a=3.9625A,c=13.0168A`` (any length unit of :mod:`datarial.units`; Å when none) → (a, c) in m."""
+    from datarial.units import parse_quantity
+
     values: dict[str, float] = {}
     for part in (p.strip() for p in text.split(",") if p.strip()):
-        m = re.fullmatch(r"([ac])\s*=\s*([0-9.eE+-]+)\s*([A-Za-zÅå]*)", part)
-        if not m:
+        name, sep, quantity = part.partition("=")
+        if not sep or name.strip() not in ("a", "c"):
             raise DatarialError(f"--lattice: '{part}' is not like a=3.9625A")
-        name, number, unit = m.group(1), m.group(2), (m.group(3) or "A").lower()
-        if unit not in _LENGTH:
-            raise DatarialError(f"--lattice: unit '{m.group(3)}' of {name}: use A (Å), nm, pm or m")
-        try:
-            values[name] = float(number) * _LENGTH[unit]
-        except ValueError:
-            raise DatarialError(f"--lattice: '{number}' is not a number") from None
+        values[name.strip()] = parse_quantity(quantity, "length", what=f"--lattice {name.strip()}", default_unit="A")
     if set(values) != {"a", "c"}:
         raise DatarialError("--lattice needs both a and c, e.g. a=3.9625A,c=13.0168A")
     return values["a"], values["c"]

@@ -121,14 +121,9 @@ def _temperature(value: Any, where: str) -> float:
 
 
 def _length(value: Any, where: str) -> float:
-    text = str(value).strip().lower().replace(" ", "")
-    for unit, scale in (("nm", 1e-9), ("um", 1e-6), ("µm", 1e-6), ("mm", 1e-3), ("m", 1.0)):
-        if text.endswith(unit):
-            try:
-                return _number(float(text[: -len(unit)]) * scale, where)
-            except ValueError:
-                break
-    raise DatarialError(f"{where}: {value!r} is not a length (e.g. 2 nm)")
+    from datarial.units import parse_quantity
+
+    return _number(parse_quantity(str(value), "length", what=where), where)
 
 
 def parse_config(data: Any, source: str = "config") -> RunConfig:
