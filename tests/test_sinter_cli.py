@@ -178,8 +178,7 @@ def test_cli_run_attaches_its_final_measures_to_an_experiment(capsys, tmp_path):
 def test_example_configs_are_valid(name):
     from pathlib import Path
 
-    from datarial.sinter.assimilate import parse_unknowns
     from datarial.sinter.config import load_config
 
     cfg = load_config(Path(__file__).parent.parent / "examples" / name)
-    assert cfg.time > 0 and cfg.assimilate and len(parse_unknowns(cfg.assimilate["unknowns"], name)) >= 2
+    assert cfg.time > 0 and cfg.assimilate and len(cfg.assimilate.unknowns) >= 2

@@ -175,34 +175,21 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     CONFIG's 'assimilate' block names the unknowns:
     {M_surf: {low: 0.3, high: 30, log: true, prior: 3, prior_sd: 1}, ...}, sigma_r, method, trials, workers, storage.
     """
-    from datarial.sinter.assimilate import METHODS, Problem, assimilate, parse_unknowns
+    from datarial.sinter.assimilate import Problem, assimilate
     from datarial.sinter.config import load_config
     from datarial.sinter.output import assimilation_figures, read_observations
 
     cfg = load_config(config)
-    block = dict(cfg.assimilate or {})
-    where = f"{config}: assimilate"
-    if "unknowns" not in block:
-        raise DatarialError(f"{where}: needs 'unknowns' (parameter: {{low, high}})")
-    bad = set(block) - {"unknowns", "sigma_r", "method", "trials", "workers", "storage"}
-    if bad:
-        raise DatarialError(f"{where}: unknown key(s) {', '.join(sorted(bad))}")
-    unknowns = parse_unknowns(block["unknowns"], f"{where}.unknowns")
-    method = method or str(block.get("method", "tpe"))
-    if method not in METHODS:
-        raise DatarialError(f"{where}.method: one of {', '.join(METHODS)}")
-    trials = trials or int(block.get("trials", 100))
-    workers = workers or int(block.get("workers", 1))
-    try:
-        sigma_r = float(block.get("sigma_r", 0.1))
-    except (TypeError, ValueError):
-        raise DatarialError(f"{where}.sigma_r: a number") from None
-    if not sigma_r > 0:
-        raise DatarialError(f"{where}.sigma_r: must be positive")
+    if cfg.assimilate is None:
+        raise DatarialError(f"{config}: needs an 'assimilate' block naming the unknowns")
+    block = cfg.assimilate
+    unknowns = list(block.unknowns)
+    method, trials, workers = method or block.method, trials or block.trials, workers or block.workers
+    sigma_r = block.sigma_r
     obs = read_observations(observations, cfg.grid)
     out = out or config.with_name(config.stem + "-assimilation")
     out.mkdir(parents=True, exist_ok=True)
-    storage = storage or block.get("storage") or (str(out / "study.db") if workers > 1 else None)
+    storage = storage or block.storage or (str(out / "study.db") if workers > 1 else None)
     problem = Problem(cfg.packing(), cfg.params, unknowns, obs, sigma_r, cfg.solver, cfg.anisotropy)
     console.print(f"{len(unknowns)} unknowns ({', '.join(u.name for u in unknowns)}), {len(obs.times)} observed times, "
                   f"{method.upper()} with {trials} evaluations on {workers} worker(s)"

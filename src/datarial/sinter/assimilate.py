@@ -313,3 +313,39 @@ def parse_unknowns(data: Any, where: str) -> list[Unknown]:
         except DatarialError as exc:
             raise DatarialError(f"{where}.{name}: {exc.message}") from None
     return out
+
+
+@dataclass(frozen=True)
+class AssimilationSettings:
+    """The ``assimilate`` block of a run configuration, validated."""
+
+    unknowns: tuple[Unknown, ...]
+    sigma_r: float = 0.1
+    method: str = "tpe"
+    trials: int = 100
+    workers: int = 1
+    storage: str | None = None
+
+
+def parse_settings(block: Any, where: str) -> AssimilationSettings:
+    """``{unknowns, sigma_r, method, trials, workers, storage}`` → settings, with errors naming the field."""
+    if not isinstance(block, dict):
+        raise DatarialError(f"{where}: a mapping (unknowns, sigma_r, method, trials, workers, storage)")
+    if "unknowns" not in block:
+        raise DatarialError(f"{where}: needs 'unknowns' (parameter: {{low, high}})")
+    bad = set(block) - {"unknowns", "sigma_r", "method", "trials", "workers", "storage"}
+    if bad:
+        raise DatarialError(f"{where}: unknown key(s) {', '.join(sorted(bad))}")
+    method = str(block.get("method", "tpe"))
+    if method not in METHODS:
+        raise DatarialError(f"{where}.method: one of {', '.join(METHODS)}")
+    try:
+        sigma_r = float(block.get("sigma_r", 0.1))
+        trials, workers = int(block.get("trials", 100)), int(block.get("workers", 1))
+    except (TypeError, ValueError):
+        raise DatarialError(f"{where}: sigma_r is a number, trials and workers whole numbers") from None
+    if not sigma_r > 0 or trials < 1 or workers < 1:
+        raise DatarialError(f"{where}: sigma_r must be positive, trials and workers at least 1")
+    storage = block.get("storage")
+    return AssimilationSettings(tuple(parse_unknowns(block["unknowns"], f"{where}.unknowns")), sigma_r, method,
+                                trials, workers, None if storage is None else str(storage))

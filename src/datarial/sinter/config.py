@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from datarial.errors import DatarialError
+from datarial.sinter.assimilate import AssimilationSettings, parse_settings
 from datarial.sinter.model import Arrhenius, Material, Parameters
 from datarial.sinter.packing import (
     Packing,
@@ -64,7 +65,7 @@ class RunConfig:
     time_unit_s: float | None  # seconds per reduced time unit (with a material block)
     spacing_m: float | None
     source: str
-    assimilate: dict[str, Any] | None = None  # the raw ``assimilate`` block (see datarial.sinter.assimilate)
+    assimilate: AssimilationSettings | None = None  # the ``assimilate`` block
     anisotropy: tuple[float, float, float, float] | None = None  # k0…k3 of γ(n) (sinter fit-anisotropy)
 
     def packing(self) -> Packing:
@@ -167,8 +168,8 @@ def parse_config(data: Any, source: str = "config") -> RunConfig:
     if data.get("material") is not None:
         params, time_unit, spacing = _material(data["material"], params, f"{source}: material")
     block = data.get("assimilate")
-    if block is not None and not isinstance(block, dict):
-        raise DatarialError(f"{source}: assimilate: a mapping (unknowns, sigma_r, method, trials, workers, storage)")
+    if block is not None:
+        block = parse_settings(block, f"{source}: assimilate")
     aniso = data.get("anisotropy")
     if aniso is not None:
         if not isinstance(aniso, (list, tuple)) or len(aniso) != 4:
