@@ -96,13 +96,16 @@ class Problem:
     sigma_r: float = 0.1  # observation error of ψ per voxel
     settings: SolverSettings = field(default_factory=SolverSettings)
     anisotropy: Sequence[float] | None = None  # k0…k3 of γ(n), if the surface energy is anisotropic
+    _start: Any = field(default=None, init=False, repr=False)  # the initial State, built on first use
 
     def parameters(self, z: Sequence[float]) -> Parameters:
         return self.base.replace(**{u.name: u.from_z(float(v)) for u, v in zip(self.unknowns, z, strict=True)})
 
     def simulate(self, params: Parameters) -> np.ndarray:
         """H(x_t) at every observed time, (T, *grid)."""
-        sim = Simulation(initial_state(self.packing, self.settings), params, self.settings,
+        if self._start is None:  # the same start for every evaluation: build it once
+            self._start = initial_state(self.packing, self.settings)
+        sim = Simulation(self._start.copy(), params, self.settings,
                          anisotropy=None if self.anisotropy is None else np.asarray(self.anisotropy, dtype=float))
         out = []
         for t in self.observations.times:

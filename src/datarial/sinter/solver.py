@@ -67,6 +67,13 @@ class State:
     def shape(self) -> tuple[int, ...]:
         return tuple(self.rho.shape)
 
+    def copy(self) -> State:
+        """An independent copy (fields and grain bookkeeping), e.g. to restart from one initial state."""
+        g = self.grains
+        return State(self.rho.clone(), self.eta.clone(), self.owner.clone(),
+                     Grains(g.field.copy(), g.centre.copy(), g.rotation.copy(), g.volume.copy(), g.velocity.copy()),
+                     self.time, self.steps)
+
     @property
     def dim(self) -> int:
         return self.rho.dim()
