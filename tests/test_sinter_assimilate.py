@@ -15,6 +15,7 @@ from datarial.sinter.assimilate import (
     Problem,
     Unknown,
     assimilate,
+    fail_orphaned_trials,
     open_study,
     parse_unknowns,
     result_of,
@@ -107,6 +108,26 @@ def test_workers_share_a_study_and_a_killed_worker_loses_only_its_trial(tmp_path
     assert states.count(optuna.trial.TrialState.RUNNING) == 0
     result = result_of(study, [Unknown("M_surf", 0.3, 30.0)], "tpe")
     assert result.best_cost < 1.05
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_trial_killed_before_its_first_heartbeat_is_failed_after_the_grace_period(db_url):
+    """Optuna leaves such a trial RUNNING for ever; opening the study (or starting a trial) fails it."""
+    import optuna
+
+    u = [Unknown("M_surf", 0.3, 30.0)]
+    study = open_study(db_url, "orphans", "tpe", u, seed=0, heartbeat=(1, 1))
+    old = study.ask()  # a created trial with no heartbeat: what a worker killed at that moment leaves
+    time.sleep(1.6)
+    young = study.ask()
+    assert fail_orphaned_trials(study) == [old.number]
+    states = {t.number: t.state for t in study.trials}
+    assert states == {old.number: optuna.trial.TrialState.FAIL, young.number: optuna.trial.TrialState.RUNNING}
+    study.tell(young, 1.0)  # the young trial's worker finishes normally
+    time.sleep(1.6)
+    again = open_study(db_url, "orphans", "tpe", u, seed=0, heartbeat=(1, 1))
+    assert [t.state for t in again.trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+    assert fail_orphaned_trials(open_study(None, "memory", "tpe", u, seed=0)) == []
 
 
 def test_parallel_assimilation_in_processes(tmp_path):

@@ -13,7 +13,8 @@ minimised by Optuna's TPE or by datarial's Bayesian optimisation (a GP on
 log10 J, as an Optuna sampler), so both run the same way: trials in an Optuna
 study whose storage can be a database (SQLite file, PostgreSQL), shared by
 worker processes on one machine or many; a worker that dies loses only its
-running trial (Optuna's heartbeat marks it failed).
+running trial (Optuna's heartbeat marks it failed; a trial killed before its
+first heartbeat, which Optuna never marks, is failed by `fail_orphaned_trials`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +197,7 @@ def make_sampler(method: str, unknowns: Sequence[Unknown], seed: int):
 
 def _objective(problem: Problem):
     def objective(trial) -> float:
+        fail_orphaned_trials(trial.study)
         z = [trial.suggest_float(f"z{i}", *u.z_range) for i, u in enumerate(problem.unknowns)]
         j, jb, jo = problem.cost(z)
         trial.set_user_attr("J_background", jb)
@@ -222,8 +225,46 @@ def open_study(storage: str | None, name: str, method: str, unknowns: Sequence[U
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 4–5, and what makes workers safe
             warnings.simplefilter("ignore")
             store = optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1])
-    return optuna.create_study(study_name=name, storage=store, sampler=make_sampler(method, unknowns, seed),
-                               direction="minimize", load_if_exists=True)
+    study = optuna.create_study(study_name=name, storage=store, sampler=make_sampler(method, unknowns, seed),
+                                direction="minimize", load_if_exists=True)
+    if store is not None:
+        fail_orphaned_trials(study)
+    return study
+
+
+def fail_orphaned_trials(study) -> list[int]:
+    """Fail running trials that never recorded a heartbeat and started more than the grace period ago.
+
+    Optuna's heartbeat only fails trials whose last beat is stale; a worker
+    killed between creating its trial and the first beat leaves a trial that
+    stays RUNNING for ever.  Returns the numbers of the trials failed.
+    """
+    import optuna
+    import sqlalchemy as sa
+    from optuna.storages._rdb import models
+
+    store = getattr(study._storage, "_backend", study._storage)  # Optuna wraps RDB storage in a cache
+    if not isinstance(store, optuna.storages.RDBStorage) or store.heartbeat_interval is None:
+        return []
+    grace = store.grace_period if store.grace_period is not None else 2 * store.heartbeat_interval
+    now = datetime.now()  # Optuna stamps datetime_start with the worker's local clock, not the database's
+    with store.engine.connect() as conn:
+        trials = models.TrialModel.__table__
+        beats = models.TrialHeartbeatModel.__table__
+        rows = conn.execute(
+            sa.select(trials.c.trial_id, trials.c.number, trials.c.datetime_start)
+            .select_from(trials.outerjoin(beats, beats.c.trial_id == trials.c.trial_id))
+            .where(trials.c.study_id == study._study_id, trials.c.state == "RUNNING",
+                   beats.c.trial_id.is_(None))).all()
+    failed = []
+    for trial_id, number, started in rows:
+        if started is not None and (now - started.replace(tzinfo=None)).total_seconds() > grace:
+            try:
+                study._storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+            except RuntimeError:  # it finished (or was failed by another worker) meanwhile
+                continue
+            failed.append(int(number))
+    return failed
 
 
 def _worker(problem: Problem, storage: str, name: str, method: str, seed: int, trials: int) -> None:
