@@ -188,8 +188,47 @@ def test_anisotropic_particle_relaxes_to_the_wulff_shape():
     assert float(aniso.state.rho.sum()) == pytest.approx(mass, rel=1e-10)
 
 
-def test_anisotropy_needs_the_spectral_periodic_solver():
-    pk = two_particles((32, 48), 8)
-    s = SolverSettings(method="explicit")
-    with pytest.raises(DatarialError, match="spectral method with periodic"):
-        Simulation(initial_state(pk, s), Parameters(), s, anisotropy=np.array([1.0, 0, 0, 0.2]))
+@pytest.mark.parametrize("boundary", ["periodic", "zero-flux"])
+def test_anisotropic_surface_energy_agrees_between_spectral_and_explicit(boundary):
+    """The change that anisotropy makes to ρ is the same in both steppers (within their discretisation
+    difference), also for a grain cut by a zero-flux wall: the spectral step's mirror extension flips the
+    normal in the mirrored copies (without that flip the correlation drops to 0.74, the misfit to 0.68)."""
+    y, x = np.mgrid[:40, :56]
+    lab = np.zeros((40, 56), int)
+    lab[(y - 19.5) ** 2 + x**2 <= 12**2] = 1  # a grain cut by the wall x = 0 (zero-flux) or wrapped (periodic)
+    lab[(y - 19.5) ** 2 + (x - 30) ** 2 <= 10**2] = 2
+    pk = from_labels(lab, seed=3)  # random crystal orientations
+    k = np.array([1.0, 0.3, 0.2, 0.4])
+    params = Parameters(M_vol=0.0, M_vap=0.0)
+    delta = {}
+    for method, dt in (("spectral", 0.01), ("explicit", 0.002)):
+        rho = []
+        for aniso in (None, k):
+            s = SolverSettings(method=method, dt=dt, adaptive=False, boundary=boundary)
+            sim = Simulation(initial_state(pk, s), params, s, anisotropy=aniso)
+            mass = float(sim.state.rho.sum())
+            sim.run(3.0)
+            assert float(sim.state.rho.sum()) == pytest.approx(mass, rel=1e-9)
+            rho.append(sim.state.rho.numpy())
+        delta[method] = rho[1] - rho[0]
+    ds, de = delta["spectral"], delta["explicit"]
+    assert np.abs(ds).max() > 0.1  # anisotropy matters here
+    assert np.corrcoef(ds.ravel(), de.ravel())[0, 1] > 0.9
+    assert np.linalg.norm(de) / np.linalg.norm(ds) == pytest.approx(1.0, abs=0.1)
+    assert np.linalg.norm(ds - de) / np.linalg.norm(ds) < 0.45
+
+
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-13), ("float32", 2e-6)])
+def test_numba_reaction_kernel_matches_the_torch_reaction(dtype, tol, monkeypatch):
+    from datarial.sinter import solver
+
+    pk = random_packing((96, 96), 10, 12.0, seed=5, overlap=0.15)
+    st = initial_state(pk, SolverSettings(dtype=dtype))
+    st.eta = st.eta + 0.05 * torch.rand(st.eta.shape, generator=torch.Generator().manual_seed(0), dtype=st.eta.dtype)
+    sim = Simulation(st, Parameters(), SolverSettings(dtype=dtype))
+    assert solver._react_kernel() is not None  # numba comes with the [sinter] extra
+    fast = sim._react(st.rho, st.eta, 0.2)
+    monkeypatch.setattr(solver, "_KERNEL", [None])
+    slow = sim._react(st.rho, st.eta, 0.2)
+    assert float((fast - slow).abs().max()) < tol
+    assert float((fast - st.eta).abs().max()) > 1e-3  # it did react

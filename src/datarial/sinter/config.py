@@ -8,7 +8,7 @@ Example::
     solver: {method: spectral, boundary: periodic, dtype: float32, device: auto}
     time: 200                  # reduced time units
     snapshots: 10
-    anisotropy: [1.2, 0.3, 0.15, -0.2]   # optional k0…k3 of γ(n) in each grain's frame (spectral, periodic)
+    anisotropy: [1.2, 0.3, 0.15, -0.2]   # optional k0…k3 of γ(n) in each grain's frame
 
 ``start.kind``: two-particles (radius, overlap), random (n, radius, spread,
 overlap, seed), close-packed (radius, overlap) or labels (file: a labelled

@@ -285,18 +285,36 @@ def remap_grains(state: State, periodic: bool, margin: float) -> int:
 
 
 # ----------------------------------------------------------------------------- operators
+_KERNEL: list = []
+
+
+def _react_kernel():
+    """The compiled CPU reaction kernel, or None where numba is missing (then torch does it)."""
+    if not _KERNEL:
+        try:
+            from datarial.sinter._kernels import react
+        except ImportError:  # numba is optional: the torch path gives the same numbers, slower
+            react = None
+        _KERNEL.append(react)
+    return _KERNEL[0]
+
+
+
 class _Spectral:
     """Wave vectors of a (possibly mirror-extended) grid, for rfftn."""
 
     def __init__(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> None:
         self.shape = shape
-        ks = []
+        ks, k2 = [], 0
         for ax, n in enumerate(shape):
             freq = torch.fft.rfftfreq(n, d=1.0) if ax == len(shape) - 1 else torch.fft.fftfreq(n, d=1.0)
             k = (2 * math.pi * freq).to(dtype=dtype, device=device)
+            k2 = k2 + (k * k).reshape([-1 if a == ax else 1 for a in range(len(shape))])
+            if n % 2 == 0:  # odd derivatives have no Nyquist mode: keeping it breaks the real symmetry
+                k = torch.where(freq.to(device).abs() == 0.5, torch.zeros_like(k), k)
             ks.append(k.reshape([-1 if a == ax else 1 for a in range(len(shape))]))
-        self.k = ks
-        self.k2 = sum(k * k for k in ks)
+        self.k = ks  # for first derivatives (Nyquist mode zeroed)
+        self.k2 = k2  # for the Laplacian (all modes)
         self.dims = tuple(range(-len(shape), 0))
 
     def fft(self, x: torch.Tensor) -> torch.Tensor:
@@ -345,8 +363,6 @@ class Simulation:
             ref = mean_gamma(k)
             if not ref > 0:
                 raise DatarialError("the anisotropic surface energy must be positive on average")
-            if self.settings.method != "spectral" or not self.periodic:
-                raise DatarialError("anisotropic surface energy needs the spectral method with periodic boundaries")
             self.anisotropy = k / ref
         self.dt = self.settings.dt
         self.rejected = 0
@@ -418,17 +434,32 @@ class Simulation:
         def shift(x, ax, s):
             if self.periodic:
                 return torch.roll(x, shifts=s, dims=ax)
-            # Zero flux: the ghost cell repeats the edge cell (mirror about the face).
-            idx = torch.arange(x.shape[ax], device=x.device) - s
-            idx = idx.clamp(0, x.shape[ax] - 1)
-            return torch.index_select(x, ax, idx)
+            # Zero flux: the ghost cell repeats the edge cell (mirror about the face); s = ±1.
+            n = x.shape[ax]
+            if s > 0:
+                return torch.cat([x.narrow(ax, 0, 1), x.narrow(ax, 0, n - 1)], dim=ax)
+            return torch.cat([x.narrow(ax, 1, n - 1), x.narrow(ax, n - 1, 1)], dim=ax)
 
         def lap(x):
             return sum(shift(x, a, 1) + shift(x, a, -1) - 2 * x for a in dims)
 
         s2, s3 = (eta * eta).sum(0), (eta**3).sum(0)
         gb = eta.sum(0) ** 2 - s2
-        mu = df_drho(rho, s2, s3, p) - p.kappa_rho * lap(rho)
+        if self.anisotropy is None:
+            mu = df_drho(rho, s2, s3, p) - p.kappa_rho * lap(rho)
+        else:
+            # δE/δρ of the discrete energy E = Σ ½ κ_ρ a(n)² |D⁺ρ|² with forward differences D⁺
+            # (for a = 1 exactly −κ_ρ ∇²ρ of the stencil above), by autograd.
+            # The energy is the mean of the forward- and backward-difference ones, which keeps the
+            # stencil centred (one-sided normals alone bias the anisotropy by half a cell).
+            r = rho.detach().requires_grad_(True)
+            energy = 0
+            for sgn in (-1, 1):
+                G = torch.stack([sgn * (r - shift(r, a, -sgn)) for a in dims])
+                a = self._anisotropy_factor(G, eta, self.state.owner)
+                energy = energy + 0.25 * p.kappa_rho * (a * a * (G * G).sum(0)).sum()
+            (grad_e,) = torch.autograd.grad(energy, r)
+            mu = df_drho(rho, s2, s3, p) + grad_e.detach()
         M = mobility(rho, gb, p)
         drho = torch.zeros_like(rho)
         for a in dims:
@@ -450,38 +481,63 @@ class Simulation:
         drho, deta = self._rates_explicit(st.rho, st.eta, self._velocity_fields())
         return st.rho + dt * drho, st.eta + dt * deta
 
-    def _anisotropic_xi(self, grads: list[torch.Tensor], eta: torch.Tensor) -> tuple[list[torch.Tensor], float]:
-        """ξ = ∂e/∂∇ρ of e = ½ κ_ρ a(n)² |∇ρ|², a = Σηᵢ γ(Rᵢᵀn)/⟨γ⟩ / Σηᵢ (by autograd); and max a.
+    def _anisotropy_factor(self, G: torch.Tensor, eta: torch.Tensor, owner: torch.Tensor,
+                           mirrored: bool = False) -> torch.Tensor:
+        """a = Σηᵢ γ(Rᵢᵀn)/⟨γ⟩ / Σηᵢ at every voxel, n = G/|G| (G: gradient components in grid-axis order).
 
-        The dependence of a on η (the weights) is left out of the η equation.
+        ``mirrored``: the grid is the even extension of the domain (zero-flux spectral step); in the
+        copies mirrored along an axis the normal's component along it is flipped before the
+        crystal frame is applied, so each copy sees its grain's own γ(n) and the extension stays even.
         """
-        st, p = self.state, self.params
-        d = st.dim
-        G = torch.stack(grads).detach().requires_grad_(True)  # grid-axis order (z, y, x) or (y, x)
+        st, d = self.state, self.state.dim
         norm = torch.sqrt((G * G).sum(0) + 1e-12)
-        lab = [G[d - 1 - j] / norm for j in range(d)] + [torch.zeros_like(norm)] * (3 - d)  # (x, y, z)
+        comps = [G[a] / norm for a in range(d)]
+        if mirrored:
+            for a in range(d):
+                n = G.shape[1 + a]
+                sign = torch.ones(n, dtype=G.dtype, device=G.device)
+                sign[n // 2:] = -1.0
+                comps[a] = comps[a] * sign.reshape([-1 if b == a else 1 for b in range(d)])
+        lab = [comps[d - 1 - j] for j in range(d)] + [torch.zeros_like(norm)] * (3 - d)  # (x, y, z)
         k = self.anisotropy
         rot = torch.as_tensor(np.concatenate([st.grains.rotation, np.eye(3)[None]]), dtype=G.dtype, device=G.device)
         num = torch.zeros_like(norm)
         den = torch.zeros_like(norm)
         for f in range(eta.shape[0]):
-            own = st.owner[f].long().clone()
+            own = owner[f].long().clone()
             own[own < 0] = st.grains.n  # identity for voxels no grain owns
             R = rot[own]  # (*grid, 3, 3); crystal components = Rᵀ n
             u, v, w = (sum(R[..., j, c] * lab[j] for j in range(3)) for c in range(3))
             gam = k[0] - k[1] * w * w + k[2] * (u * u + v * v) ** 2 + k[3] * u * u * v * v
             num = num + eta[f] * gam
             den = den + eta[f]
-        a = torch.where(den > 1e-3, num / den.clamp_min(1e-3), torch.ones_like(num))
-        energy = 0.5 * p.kappa_rho * (a * a * (G * G).sum(0)).sum()
+        return torch.where(den > 1e-3, num / den.clamp_min(1e-3), torch.ones_like(num))
+
+    def _anisotropic_xi(self, grads: list[torch.Tensor], eta: torch.Tensor,
+                        owner: torch.Tensor) -> tuple[list[torch.Tensor], float]:
+        """ξ = ∂e/∂∇ρ of e = ½ κ_ρ a(n)² |∇ρ|² (by autograd), and max a; spectral gradients.
+
+        The dependence of a on η (the weights) is left out of the η equation.
+        """
+        G = torch.stack(grads).detach().requires_grad_(True)  # grid-axis order (z, y, x) or (y, x)
+        a = self._anisotropy_factor(G, eta, owner, mirrored=not self.periodic)
+        energy = 0.5 * self.params.kappa_rho * (a * a * (G * G).sum(0)).sum()
         (xi,) = torch.autograd.grad(energy, G)
-        return [xi[j].detach() for j in range(d)], float(a.detach().max())
+        return [xi[j].detach() for j in range(self.state.dim)], float(a.detach().max())
 
     def _react(self, rho: torch.Tensor, eta: torch.Tensor, h: float) -> torch.Tensor:
         """∂η/∂t = −L ∂f/∂η at each voxel over ``h``: exponential-Euler sub-steps of at most ``react_step``."""
         p = self.params
         m = max(1, math.ceil(h / self.settings.react_step - 1e-9))
         dh = h / m
+        kernel = _react_kernel() if eta.device.type == "cpu" else None
+        if kernel is not None:
+            e = eta.detach().contiguous()
+            r = rho.detach().contiguous()
+            out = torch.empty_like(e)
+            kernel(r.reshape(-1).numpy(), e.reshape(e.shape[0], -1).numpy(), out.reshape(e.shape[0], -1).numpy(),
+                   float(p.L), float(p.B), float(dh), int(m))
+            return out
         for _ in range(m):
             s2 = (eta * eta).sum(0)
             rate = -p.L * df_deta(rho, eta, s2, p)
@@ -495,8 +551,10 @@ class Simulation:
         d = st.dim
         rho, eta = st.rho, st.eta
         vel = self._velocity_fields()
+        # The reaction is local, so it runs on the grid itself, not on the mirror extension.
+        eta_react = self._react(rho, eta, 0.5 * dt)
         if not self.periodic:
-            rho, eta = _mirror(rho, d), _mirror(eta, d)
+            rho, eta, eta_react = _mirror(rho, d), _mirror(eta, d), _mirror(eta_react, d)
             if vel is not None:  # the normal component of a mirrored velocity changes sign
                 vel = [_mirror(c, d, sign=[(-1.0 if a == ax else 1.0) for a in range(d)]) for ax, c in enumerate(vel)]
         s2, s3 = (eta * eta).sum(0), (eta**3).sum(0)
@@ -506,7 +564,8 @@ class Simulation:
             mu_h = sp.fft(df_drho(rho, s2, s3, p)) + p.kappa_rho * sp.k2 * rho_h
             a_max = 1.0
         else:
-            xi, a_max = self._anisotropic_xi(sp.grad(rho_h), eta)
+            owner = st.owner if self.periodic else _mirror(st.owner, d)
+            xi, a_max = self._anisotropic_xi(sp.grad(rho_h), eta, owner)
             mu_h = sp.fft(df_drho(rho, s2, s3, p)) - sp.div_hat(xi)
         M = mobility(rho, gb, p)
         flux = [M * g for g in sp.grad(mu_h)]
@@ -518,15 +577,13 @@ class Simulation:
         # Allen–Cahn by Strang splitting: half a step of the local reaction −L ∂f/∂η (exponential
         # Euler sub-steps, exact for its stiff linear part), the gradient term L κ_η ∇² exactly in
         # Fourier space (with the advection), then the other half of the reaction.
-        eta = self._react(rho, eta, 0.5 * dt)
-        eta_h = sp.fft(eta)
+        eta_h = sp.fft(eta_react)
         if vel is not None:  # advective form: a rigid shift of each grain's η
             eta_h = eta_h - dt * sp.fft(sum(c * g for c, g in zip(vel, sp.grad(eta_h), strict=True)))
         eta = sp.ifft(eta_h * torch.exp(-dt * p.L * p.kappa_eta * sp.k2))
-        eta_new = self._react(rho_new, eta, 0.5 * dt)
         if not self.periodic:
-            rho_new, eta_new = _crop(rho_new, st.shape), _crop(eta_new, st.shape)
-        return rho_new, eta_new
+            rho_new, eta = _crop(rho_new, st.shape), _crop(eta, st.shape)
+        return rho_new, self._react(rho_new, eta, 0.5 * dt)
 
     def step(self) -> float:
         """Advance one (accepted) step; returns the step size used."""
