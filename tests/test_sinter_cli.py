@@ -127,6 +127,14 @@ def test_cli_run_writes_snapshots_measures_and_figures(capsys, tmp_path):
     ("grid: [40, 64]\nstart: {kind: two-particles, radius: 5}\ntime: 1\nsolver: {method: magic}\n", "solver: solver method"),
     ("grid: [40, 64\n", "not valid YAML (line"),
     ("grid: [40, 64]\nstart: {kind: two-particles, radius: 5}\ntime: 1\nanisotropy: [1, 2]\n", "anisotropy: four numbers"),
+    ("grid: [40, 64]\nstart: {kind: two-particles, radius: 5}\ntime: 1\nread_shockley: {theta_max: 15}\n",
+     "read_shockley: give symmetry"),
+    ("grid: [40, 64]\nstart: {kind: two-particles, radius: 5}\ntime: 1\nread_shockley: {symmetry: m-3x}\n",
+     "read_shockley.symmetry: unknown point group 'm-3x'"),
+    ("grid: [40, 64]\nstart: {kind: two-particles, radius: 5}\ntime: 1\n"
+     "read_shockley: {symmetry: m-3m, theta_max: 15 K}\n", "read_shockley.theta_max: unit 'K'"),
+    ("grid: [40, 64]\nstart: {kind: two-particles, radius: 5}\ntime: 1\n"
+     "read_shockley: {symmetry: m-3m, theta_max: 90}\n", "beyond any misorientation"),
 ])
 def test_bad_run_configs_name_the_field(capsys, tmp_path, text, message):
     cfg = write(tmp_path / "bad.yaml", text)
@@ -182,3 +190,14 @@ def test_example_configs_are_valid(name):
 
     cfg = load_config(Path(__file__).parent.parent / "examples" / name)
     assert cfg.time > 0 and cfg.assimilate and len(cfg.assimilate.unknowns) >= 2
+
+
+def test_cli_run_with_read_shockley_boundaries(capsys, tmp_path):
+    cfg = write(tmp_path / "rs.yaml", RUN.split("assimilate")[0].replace("time: 4", "time: 1")
+                + "read_shockley: {theta_max: 0.26 rad, symmetry: m-3m}\n")
+    from datarial.sinter.config import load_config
+
+    assert load_config(cfg).read_shockley == pytest.approx((math.degrees(0.26), "m-3m"))
+    code, out, err = run(capsys, "sinter", "run", str(cfg), "--no-vtk")
+    assert code == 0, err
+    assert "Read–Shockley boundary energies" in out and "grain pairs below θ_m" in out

@@ -62,10 +62,24 @@ def run_cmd(config: Path, out: Path | None, device: str | None, vtk: bool, attac
     out.mkdir(parents=True, exist_ok=True)
     packing = cfg.packing()
     state = initial_state(packing, settings)
-    sim = Simulation(state, cfg.params, settings, anisotropy=cfg.anisotropy)
+    rs = cfg.pair_factors(packing)
+    sim = Simulation(state, cfg.params, settings, anisotropy=cfg.anisotropy, pair_factors=None if rs is None else rs[0])
     console.print(f"{packing.n} grains in {state.eta.shape[0]} order-parameter fields on a "
                   f"{'×'.join(map(str, cfg.grid))} grid; {settings.method} solver, {settings.dtype}, "
                   f"device {state.rho.device}")
+    if rs is not None:
+        import numpy as np
+
+        from datarial.sinter.model import PAIR_FACTOR_MIN
+
+        w, ang, ratio = rs
+        iu = np.triu_indices(packing.n, 1)
+        low = ang[iu] < cfg.read_shockley[0]
+        floor = w[iu] <= PAIR_FACTOR_MIN + 1e-9
+        console.print(f"Read–Shockley boundary energies (θ_m = {cfg.read_shockley[0]:g}°, {cfg.read_shockley[1]}): "
+                      f"{int(low.sum())} of {iu[0].size} grain pairs below θ_m"
+                      + (f", {int(floor.sum())} of them at the lowest energy the model holds "
+                         f"({ratio[iu][floor].min():.2f} γ_gb)" if floor.any() else ""))
     writer = SnapshotWriter(out, state.shape, {"config": str(config), "time_unit_s": cfg.time_unit_s,
                                                "spacing_m": cfg.spacing_m, "params": cfg.params.to_dict()})
     rows = []

@@ -9,6 +9,7 @@ Example::
     time: 200                  # reduced time units
     snapshots: 10
     anisotropy: [1.2, 0.3, 0.15, -0.2]   # optional k0…k3 of γ(n) in each grain's frame
+    read_shockley: {theta_max: 15 deg, symmetry: m-3m}   # optional misorientation-dependent γ_gb
 
 ``start.kind``: two-particles (radius, overlap), random (n, radius, spread,
 overlap, seed), close-packed (radius, overlap) or labels (file: a labelled
@@ -29,6 +30,8 @@ and the run then reports physical times (s) beside the reduced ones.
 """
 
 from __future__ import annotations
+
+import math
 
 import dataclasses
 from dataclasses import dataclass
@@ -67,6 +70,15 @@ class RunConfig:
     source: str
     assimilate: AssimilationSettings | None = None  # the ``assimilate`` block
     anisotropy: tuple[float, float, float, float] | None = None  # k0…k3 of γ(n) (sinter fit-anisotropy)
+    read_shockley: tuple[float, str] | None = None  # (θ_m in degrees, point group)
+
+    def pair_factors(self, packing: Packing):
+        """Read–Shockley pair factors, angles (°) and energy ratios for ``packing``, or None."""
+        if self.read_shockley is None:
+            return None
+        from datarial.sinter.model import read_shockley_factors
+
+        return read_shockley_factors(self.params, packing.rotations, self.read_shockley[1], self.read_shockley[0])
 
     def packing(self) -> Packing:
         s, where = dict(self.start), f"{self.source}: start"
@@ -131,7 +143,8 @@ def parse_config(data: Any, source: str = "config") -> RunConfig:
     """Validate a mapping (as read from YAML) into a :class:`RunConfig`."""
     if not isinstance(data, dict):
         raise DatarialError(f"{source}: the configuration must be a mapping of fields")
-    known = {"grid", "start", "model", "solver", "time", "snapshots", "material", "assimilate", "anisotropy"}
+    known = {"grid", "start", "model", "solver", "time", "snapshots", "material", "assimilate", "anisotropy",
+             "read_shockley"}
     unknown = set(data) - known
     if unknown:
         raise DatarialError(f"{source}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
@@ -175,8 +188,36 @@ def parse_config(data: Any, source: str = "config") -> RunConfig:
         if not isinstance(aniso, (list, tuple)) or len(aniso) != 4:
             raise DatarialError(f"{source}: anisotropy: four numbers k0, k1, k2, k3 (from 'sinter fit-anisotropy')")
         aniso = tuple(_number(v, f"{source}: anisotropy[{i}]", positive=False) for i, v in enumerate(aniso))
+    rs = data.get("read_shockley")
+    if rs is not None:
+        rs = _read_shockley(rs, f"{source}: read_shockley")
     return RunConfig(tuple(grid), dict(start), params, settings, t_end, snapshots, time_unit, spacing, source, block,
-                     aniso)
+                     aniso, rs)
+
+
+def _read_shockley(block: Any, where: str) -> tuple[float, str]:
+    if not isinstance(block, dict) or "symmetry" not in block:
+        raise DatarialError(f"{where}: give symmetry (the point group, e.g. m-3m or 4/mmm) and optionally "
+                            "theta_max (default 15 deg)")
+    bad = set(block) - {"symmetry", "theta_max"}
+    if bad:
+        raise DatarialError(f"{where}: unknown key(s) {', '.join(sorted(bad))}")
+    from datarial.micro.grains import point_group
+
+    try:
+        point_group(str(block["symmetry"]))
+    except DatarialError:
+        raise DatarialError(f"{where}.symmetry: unknown point group {block['symmetry']!r} "
+                            "(e.g. m-3m, 4/mmm, 6/mmm)") from None
+    theta = block.get("theta_max", 15.0)
+    if isinstance(theta, str):  # '15 deg', '0.26 rad' (SI radians → degrees)
+        from datarial.units import parse_quantity
+
+        theta = math.degrees(parse_quantity(theta, "angle", what=f"{where}.theta_max", default_unit="deg"))
+    theta = _number(theta, f"{where}.theta_max")
+    if theta > 62.8:
+        raise DatarialError(f"{where}.theta_max: {theta:g}° is beyond any misorientation of a crystal")
+    return float(theta), str(block["symmetry"])
 
 
 def _material(m: Any, base: Parameters, where: str) -> tuple[Parameters, float, float]:

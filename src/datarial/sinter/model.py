@@ -144,12 +144,13 @@ class InterfaceProperties:
         return self.gamma_gb / self.gamma_s
 
 
-def _relax_1d(p: Parameters, kind: str, n: int = 400, dx: float = 0.25) -> tuple[float, float]:
+def _relax_1d(p: Parameters, kind: str, n: int = 400, dx: float = 0.25, w: float = 1.0) -> tuple[float, float]:
     """Excess energy and 10–90 % width of a flat interface, by minimising the 1D free energy.
 
     ``kind`` "surface": (ρ, η) from grain (1, 1) to pore (0, 0); "gb": ρ = 1,
-    (η₁, η₂) from (1, 0) to (0, 1).  Both bulk states have f = 0, so the
-    minimised total is the interface energy.
+    (η₁, η₂) from (1, 0) to (0, 1), with the pair factor ``w`` on the
+    η₁²η₂² coupling (see :func:`pair_coupling`).  Both bulk states have f = 0,
+    so the minimised total is the interface energy.
     """
     from scipy.optimize import minimize
 
@@ -165,9 +166,12 @@ def _relax_1d(p: Parameters, kind: str, n: int = 400, dx: float = 0.25) -> tuple
             d_a, d_b = df_drho(rho, s2, s3, p), df_deta(rho, b, s2, p)
         else:
             rho, s2, s3 = np.ones(n), a**2 + b**2, a**3 + b**3
-            d_a, d_b = df_deta(rho, a, s2, p), df_deta(rho, b, s2, p)
+            # the pair factor w scales the 6B η₁²η₂² part of 3B(Ση²)²
+            d_a = df_deta(rho, a, s2 - (1.0 - w) * b * b, p)
+            d_b = df_deta(rho, b, s2 - (1.0 - w) * a * a, p)
         grad_a, grad_b = np.diff(a) / dx, np.diff(b) / dx
-        total = dx * (np.sum(bulk_energy(rho, s2, s3, p))
+        couple = 0.0 if kind == "surface" else -6.0 * p.B * (1.0 - w) * np.sum(a * a * b * b)
+        total = dx * (np.sum(bulk_energy(rho, s2, s3, p)) + couple
                       + np.sum(0.5 * k_a * grad_a**2 + 0.5 * p.kappa_eta * grad_b**2))
         lap_a, lap_b = np.zeros(n), np.zeros(n)
         lap_a[1:-1] = (a[2:] - 2 * a[1:-1] + a[:-2]) / dx**2
@@ -238,3 +242,56 @@ class Material:
         if self.L is not None:
             p = p.replace(L=self.L * E0 * t0)
         return p, t0, E0
+
+
+# ----------------------------------------------------------------------------- misorientation-dependent boundary energy
+PAIR_FACTOR_MIN = 0.32  # below ≈ 0.27 the boundary turns into a wide wetting layer (its 1D profile spreads)
+
+
+def read_shockley(theta: np.ndarray, theta_max: float) -> np.ndarray:
+    """γ_gb(θ)/γ_gb,max = (θ/θ_m)(1 − ln(θ/θ_m)) below θ_m, 1 above (angles in the same unit)."""
+    x = np.clip(np.asarray(theta, dtype=float) / theta_max, 1e-12, 1.0)
+    return np.where(x >= 1.0, 1.0, x * (1.0 - np.log(x)))
+
+
+def pair_coupling(p: Parameters, ratio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pair factors w on the ηᵢ²ηⱼ² coupling giving boundary energies ``ratio`` × γ_gb(w = 1).
+
+    γ_gb(w) is computed from relaxed 1D boundary profiles on a grid of w in
+    [PAIR_FACTOR_MIN, 1] and inverted by interpolation; ratios below what
+    PAIR_FACTOR_MIN gives are raised to it.  Returns (w, the ratio reached).
+    """
+    ws = np.linspace(PAIR_FACTOR_MIN, 1.0, 15)
+    g1 = _relax_1d(p, "gb")[0]
+    table = np.array([_relax_1d(p, "gb", w=float(w))[0] / g1 for w in ws])
+    r = np.clip(np.asarray(ratio, dtype=float), table[0], 1.0)
+    return np.interp(r, table, ws), r
+
+
+def misorientations(rotation: np.ndarray, symmetry: str) -> np.ndarray:
+    """Symmetry-reduced misorientation angle (degrees) between every pair of grains, (n, n).
+
+    ``rotation``: (n, 3, 3) matrices taking crystal to lab components; ``symmetry``: the
+    crystal's point group (``m-3m`` for Cu, ``4/mmm`` for Ba122).  Needs orix ([orientation]).
+    """
+    from datarial.micro import need
+    from datarial.micro.grains import point_group
+
+    orix_q = need("orix.quaternion", "orientation")
+    sym = point_group(symmetry)
+    o = orix_q.Orientation.from_matrix(np.transpose(np.asarray(rotation, dtype=float), (0, 2, 1)), symmetry=sym)
+    ang = np.degrees(np.asarray(o.angle_with_outer(o), dtype=float))
+    np.fill_diagonal(ang, 0.0)
+    return 0.5 * (ang + ang.T)
+
+
+def read_shockley_factors(p: Parameters, rotation: np.ndarray, symmetry: str,
+                          theta_max: float = 15.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pair factors (n, n) for Read–Shockley boundary energies; also the angles (°) and the energy ratios reached."""
+    if not 0 < theta_max <= 62.8:
+        raise DatarialError(f"read_shockley: theta_max = {theta_max}° must be in (0, 62.8]")
+    ang = misorientations(rotation, symmetry)
+    w, reached = pair_coupling(p, read_shockley(ang, theta_max))
+    np.fill_diagonal(w, 1.0)
+    np.fill_diagonal(reached, np.nan)  # no boundary of a grain with itself
+    return w, ang, reached

@@ -348,10 +348,22 @@ class Simulation:
     """A sintering run: state, parameters and the stepper; :meth:`run` advances to a time."""
 
     def __init__(self, state: State, params: Parameters, settings: SolverSettings | None = None,
-                 anisotropy: np.ndarray | None = None) -> None:
+                 anisotropy: np.ndarray | None = None, pair_factors: np.ndarray | None = None) -> None:
         """``anisotropy``: k0…k3 of γ(n) (:mod:`datarial.sinter.anisotropy`, any unit) in each grain's
-        crystal frame; the surface energy then varies as γ(n)/⟨γ⟩ around the calibrated one."""
+        crystal frame; the surface energy then varies as γ(n)/⟨γ⟩ around the calibrated one.
+        ``pair_factors``: (grains × grains) factors w on the ηᵢ²ηⱼ² coupling, which set each boundary's
+        energy (:func:`datarial.sinter.model.read_shockley_factors`); 1 everywhere is the plain model."""
         self.state = state
+        self.pair_factors = None
+        if pair_factors is not None:
+            w = np.asarray(pair_factors, dtype=float)
+            if w.shape != (state.grains.n, state.grains.n) or not np.allclose(w, w.T):
+                raise DatarialError(f"pair factors must be a symmetric {state.grains.n}×{state.grains.n} matrix")
+            if np.any(w < 0.25) or np.any(w > 1.0 + 1e-12):
+                raise DatarialError("pair factors must lie in [0.25, 1] (below, boundaries turn into wetting layers)")
+            if np.any(w < 1.0):
+                self.pair_factors = w
+        self._pairs: list | None = None
         self.params = params
         self.settings = settings or SolverSettings()
         self.periodic = self.settings.boundary == "periodic"
@@ -467,7 +479,7 @@ class Simulation:
             up = 0.5 * (M + shift(M, a, -1)) * (shift(mu, a, -1) - mu)
             dn = 0.5 * (M + shift(M, a, 1)) * (mu - shift(mu, a, 1))
             drho = drho + up - dn
-        deta = -p.L * (df_deta(rho, eta, s2, p) - p.kappa_eta * lap(eta))
+        deta = -p.L * (df_deta(rho, eta, self._coupled_s2(eta), p) - p.kappa_eta * lap(eta))
         if vel is not None:
             for a, vc in zip(dims, vel, strict=True):
                 # η is carried (advective form, a rigid shift); ρ's flux keeps its mass (conservative form)
@@ -525,12 +537,40 @@ class Simulation:
         (xi,) = torch.autograd.grad(energy, G)
         return [xi[j].detach() for j in range(self.state.dim)], float(a.detach().max())
 
+    def _pair_maps(self) -> list[tuple[int, int, torch.Tensor]]:
+        """(f, g, 1 − w map) for the field pairs holding grains with a reduced boundary energy."""
+        st, w = self.state, self.pair_factors
+        n = st.grains.n
+        table = torch.ones((n + 1, n + 1), dtype=st.eta.dtype, device=st.eta.device)
+        table[:n, :n] = torch.as_tensor(w, dtype=st.eta.dtype)
+        own = st.owner.long().clone()
+        own[own < 0] = n
+        fields = st.grains.field
+        out = []
+        for f in range(st.eta.shape[0]):
+            for g in range(f + 1, st.eta.shape[0]):
+                a, b = np.flatnonzero(fields == f), np.flatnonzero(fields == g)
+                if a.size and b.size and w[np.ix_(a, b)].min() < 1.0:
+                    out.append((f, g, 1.0 - table[own[f], own[g]]))
+        return out
+
+    def _coupled_s2(self, eta: torch.Tensor) -> torch.Tensor:
+        """Σⱼηⱼ², or per field ηᵢ² + Σ_{j≠i} wᵢⱼηⱼ² with pair factors (what ∂f/∂ηᵢ multiplies ηᵢ by)."""
+        s2 = (eta * eta).sum(0)
+        if self.pair_factors is None or not self._pairs:
+            return s2
+        s2 = s2.expand_as(eta).clone()
+        for f, g, m in self._pairs:
+            s2[f] -= m * eta[g] * eta[g]
+            s2[g] -= m * eta[f] * eta[f]
+        return s2
+
     def _react(self, rho: torch.Tensor, eta: torch.Tensor, h: float) -> torch.Tensor:
         """∂η/∂t = −L ∂f/∂η at each voxel over ``h``: exponential-Euler sub-steps of at most ``react_step``."""
         p = self.params
         m = max(1, math.ceil(h / self.settings.react_step - 1e-9))
         dh = h / m
-        kernel = _react_kernel() if eta.device.type == "cpu" else None
+        kernel = _react_kernel() if eta.device.type == "cpu" and self.pair_factors is None else None
         if kernel is not None:
             e = eta.detach().contiguous()
             r = rho.detach().contiguous()
@@ -539,7 +579,7 @@ class Simulation:
                    float(p.L), float(p.B), float(dh), int(m))
             return out
         for _ in range(m):
-            s2 = (eta * eta).sum(0)
+            s2 = self._coupled_s2(eta)
             rate = -p.L * df_deta(rho, eta, s2, p)
             z = -dh * p.L * d2f_deta2(rho, eta, s2, p)
             phi = torch.where(z.abs() > 1e-6, torch.expm1(z) / z, 1.0 + 0.5 * z)
@@ -593,6 +633,8 @@ class Simulation:
             update_owners(st, self.periodic)
             if st.eta.shape[0] > 1:
                 remap_grains(st, self.periodic, s.remap_margin)
+            if self.pair_factors is not None:  # owners (and maybe fields) changed
+                self._pairs = self._pair_maps()
         if self.params.m_tr > 0:
             st.grains.velocity = self.rigid_body_velocities()  # every step: the force feeds back fast
         while True:
