@@ -31,9 +31,8 @@ and the run then reports physical times (s) beside the reduced ones.
 
 from __future__ import annotations
 
-import math
-
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
