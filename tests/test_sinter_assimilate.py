@@ -147,3 +147,15 @@ def test_unknowns_are_validated_with_their_field_named():
     with pytest.raises(DatarialError, match="log-scale range must be positive"):
         parse_unknowns({"k_st": {"low": 0, "high": 2}}, "assimilate.unknowns")
     assert parse_unknowns({"k_st": {"low": 0, "high": 2, "log": False}}, "u")[0].z_range == (0.0, 2.0)
+
+
+def test_problem_and_twin_observations_carry_pair_factors():
+    """Boundary energies (read_shockley) reach every evaluation and the twin's observations."""
+    w = np.array([[1.0, 0.4], [0.4, 1.0]])
+    plain = Problem(two_unequal_grains(), TRUTH, [], Observations(np.array([3.0]), np.zeros((1, 48, 64))),
+                    settings=SolverSettings(dtype="float32"))
+    low = Problem(plain.packing, TRUTH, [], plain.observations, settings=plain.settings, pair_factors=w)
+    a, b = plain.simulate(TRUTH), low.simulate(TRUTH)
+    assert np.abs(a - b).max() > 0.05
+    twin = twin_observations(low, TRUTH, [3.0], noise=0.0)
+    assert np.allclose(twin.occupancy, b)

@@ -204,7 +204,10 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     out = out or config.with_name(config.stem + "-assimilation")
     out.mkdir(parents=True, exist_ok=True)
     storage = storage or block.storage or (str(out / "study.db") if workers > 1 else None)
-    problem = Problem(cfg.packing(), cfg.params, unknowns, obs, sigma_r, cfg.solver, cfg.anisotropy)
+    packing = cfg.packing()
+    rs = cfg.pair_factors(packing)
+    problem = Problem(packing, cfg.params, unknowns, obs, sigma_r, cfg.solver, cfg.anisotropy,
+                      None if rs is None else rs[0])
     console.print(f"{len(unknowns)} unknowns ({', '.join(u.name for u in unknowns)}), {len(obs.times)} observed times, "
                   f"{method.upper()} with {trials} evaluations on {workers} worker(s)"
                   + (f", study in {storage}" if storage else ""))

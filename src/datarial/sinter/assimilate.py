@@ -98,6 +98,7 @@ class Problem:
     sigma_r: float = 0.1  # observation error of ψ per voxel
     settings: SolverSettings = field(default_factory=SolverSettings)
     anisotropy: Sequence[float] | None = None  # k0…k3 of γ(n), if the surface energy is anisotropic
+    pair_factors: np.ndarray | None = None  # boundary-energy pair factors (read_shockley), for the base parameters
     _start: Any = field(default=None, init=False, repr=False)  # the initial State, built on first use
 
     def parameters(self, z: Sequence[float]) -> Parameters:
@@ -108,7 +109,8 @@ class Problem:
         if self._start is None:  # the same start for every evaluation: build it once
             self._start = initial_state(self.packing, self.settings)
         sim = Simulation(self._start.copy(), params, self.settings,
-                         anisotropy=None if self.anisotropy is None else np.asarray(self.anisotropy, dtype=float))
+                         anisotropy=None if self.anisotropy is None else np.asarray(self.anisotropy, dtype=float),
+                         pair_factors=self.pair_factors)
         out = []
         for t in self.observations.times:
             sim.run(float(t))
@@ -134,7 +136,7 @@ def twin_observations(problem: Problem, truth: Parameters, times: Sequence[float
     """'Observed' occupancy from a run with known parameters plus Gaussian noise (σ = ``noise``), clipped to [0, 1]."""
     rng = np.random.default_rng(seed)
     ghost = Problem(problem.packing, truth, [], Observations(np.asarray(times, float), np.zeros((len(times), 1))),
-                    problem.sigma_r, problem.settings, problem.anisotropy)
+                    problem.sigma_r, problem.settings, problem.anisotropy, problem.pair_factors)
     clean = ghost.simulate(truth)
     return Observations(np.asarray(times, float), np.clip(clean + noise * rng.standard_normal(clean.shape), 0, 1))
 

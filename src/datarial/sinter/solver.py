@@ -33,7 +33,7 @@ import torch
 
 from datarial.devices import resolve_device
 from datarial.errors import DatarialError
-from datarial.sinter.model import Parameters, d2f_deta2, df_deta, df_drho, mobility
+from datarial.sinter.model import PAIR_FACTOR_MIN, Parameters, d2f_deta2, df_deta, df_drho, mobility
 from datarial.sinter.packing import Packing
 
 
@@ -299,7 +299,6 @@ def _react_kernel():
     return _KERNEL[0]
 
 
-
 class _Spectral:
     """Wave vectors of a (possibly mirror-extended) grid, for rfftn."""
 
@@ -359,8 +358,9 @@ class Simulation:
             w = np.asarray(pair_factors, dtype=float)
             if w.shape != (state.grains.n, state.grains.n) or not np.allclose(w, w.T):
                 raise DatarialError(f"pair factors must be a symmetric {state.grains.n}×{state.grains.n} matrix")
-            if np.any(w < 0.25) or np.any(w > 1.0 + 1e-12):
-                raise DatarialError("pair factors must lie in [0.25, 1] (below, boundaries turn into wetting layers)")
+            if np.any(w < PAIR_FACTOR_MIN - 1e-12) or np.any(w > 1.0 + 1e-12):
+                raise DatarialError(f"pair factors must lie in [{PAIR_FACTOR_MIN}, 1] "
+                                    "(lower ones turn boundaries into wetting layers)")
             if np.any(w < 1.0):
                 self.pair_factors = w
         self._pairs: list | None = None
