@@ -545,11 +545,11 @@ class Simulation:
         table[:n, :n] = torch.as_tensor(w, dtype=st.eta.dtype)
         own = st.owner.long().clone()
         own[own < 0] = n
-        fields = st.grains.field
+        members = [np.flatnonzero(st.grains.field == f) for f in range(st.eta.shape[0])]
         out = []
-        for f in range(st.eta.shape[0]):
-            for g in range(f + 1, st.eta.shape[0]):
-                a, b = np.flatnonzero(fields == f), np.flatnonzero(fields == g)
+        for f, a in enumerate(members):
+            for g in range(f + 1, len(members)):
+                b = members[g]
                 if a.size and b.size and w[np.ix_(a, b)].min() < 1.0:
                     out.append((f, g, 1.0 - table[own[f], own[g]]))
         return out
