@@ -23,20 +23,22 @@ near 1 everywhere and later picks become arbitrary.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
-from botorch.acquisition import (
-    LogExpectedImprovement,
-    UpperConfidenceBound,
-    qLogNoisyExpectedImprovement,
-)
+from botorch.acquisition import qLogNoisyExpectedImprovement
 from botorch.acquisition.acquisition import AcquisitionFunction
-from botorch.acquisition.analytic import LogProbabilityOfImprovement
+from botorch.acquisition.analytic import _log_ei_helper
 from botorch.sampling import SobolQMCNormalSampler
+from scipy.special import log_ndtr
 
 from datarial.errors import DatarialError
+from datarial.optimize.exact import PendingPoints
 from datarial.optimize.settings import ACQUISITIONS, ModelSettings
 from datarial.optimize.surrogate import Surrogate
+
+_MIN_VAR = 1e-12  # BoTorch's floor on the posterior variance of analytic acquisitions
 
 
 def check_acquisition(name: str) -> str:
@@ -50,31 +52,60 @@ def check_acquisition(name: str) -> str:
 class BoundAcquisition:
     """An acquisition function bound to a surrogate; scores encoded points."""
 
-    def __init__(self, surrogate: Surrogate, acqf: AcquisitionFunction) -> None:
-        self.surrogate, self.acqf = surrogate, acqf
+    def __init__(self, surrogate: Surrogate) -> None:
+        self.surrogate = surrogate
 
     def __call__(self, X: np.ndarray, chunk: int = 4096) -> np.ndarray:
         """Acquisition values (n,) of single encoded points X (n, d)."""
         X = np.atleast_2d(np.asarray(X, dtype=float))
         out = np.empty(len(X))
-        with torch.no_grad():
-            for start in range(0, len(X), chunk):
-                feats = self.surrogate.features(X[start : start + chunk]).unsqueeze(-2)
-                out[start : start + len(feats)] = self.acqf(feats).numpy()
+        for start in range(0, len(X), chunk):
+            part = X[start : start + chunk]
+            out[start : start + len(part)] = self._score(part)
         return out
 
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
-def _believer_model(surrogate: Surrogate, X_pending: np.ndarray):
-    """The surrogate's model conditioned on pending points at their posterior means."""
-    model = surrogate.model
-    feats = surrogate.features(X_pending)
-    with torch.no_grad():
-        mean = model.posterior(feats).mean
-        kwargs = {}
-        if surrogate.fixed_noise:
-            kwargs["noise"] = torch.full_like(mean, surrogate.fantasy_noise)
-        fantasy = model.condition_on_observations(feats, mean, **kwargs)
-    return fantasy, float(mean.max())
+
+class _BotorchAcquisition(BoundAcquisition):
+    """A BoTorch acquisition function (``qlognei``) on the surrogate's BoTorch model."""
+
+    def __init__(self, surrogate: Surrogate, acqf: AcquisitionFunction) -> None:
+        super().__init__(surrogate)
+        self.acqf = acqf
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.acqf(self.surrogate.features(X).unsqueeze(-2)).numpy()
+
+
+class _AnalyticAcquisition(BoundAcquisition):
+    """UCB, LogEI or LogPI from the surrogate's exact posterior, with pending points as believer fantasies.
+
+    The same values as BoTorch's ``UpperConfidenceBound``,
+    ``LogExpectedImprovement`` and ``LogProbabilityOfImprovement`` on the
+    model conditioned on the pending points (``tests/test_exact_gp.py``), but
+    computed in NumPy: conditioning a believer fantasy leaves the posterior
+    mean unchanged and lowers the variance by a rank-p update.
+    """
+
+    def __init__(self, surrogate: Surrogate, name: str, beta: float, best_f: float,
+                 pending: PendingPoints | None) -> None:
+        super().__init__(surrogate)
+        self.name, self.beta, self.best_f, self.pending = name, beta, best_f, pending
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        sur = self.surrogate
+        mu, var = sur.gp.mean_var(sur.featurizer.numpy(X), self.pending)
+        mean = sur.y_mean + sur.y_std * mu
+        sigma = np.sqrt(np.maximum(sur.y_std**2 * var, _MIN_VAR))
+        if self.name == "ucb":
+            return mean + math.sqrt(self.beta) * sigma
+        u = (mean - self.best_f) / sigma
+        if self.name == "pi":
+            return log_ndtr(u)
+        return _log_ei_helper(torch.as_tensor(u)).numpy() + np.log(sigma)
 
 
 def build_acquisition(surrogate: Surrogate, name: str, settings: ModelSettings | None = None,
@@ -90,20 +121,15 @@ def build_acquisition(surrogate: Surrogate, name: str, settings: ModelSettings |
         acqf = qLogNoisyExpectedImprovement(surrogate.model, X_baseline=surrogate.train_inputs,
                                             sampler=sampler, X_pending=pending,
                                             prune_baseline=True, cache_root=False)
-        return BoundAcquisition(surrogate, acqf)
-    model, best = surrogate.model, surrogate.best_f
+        return _BotorchAcquisition(surrogate, acqf)
+    best, conditioned = surrogate.best_f, None
     if has_pending:
-        model, fantasy_best = _believer_model(surrogate, X_pending)
-        best = max(best, fantasy_best)
-    scale = float(surrogate.model.outcome_transform.stdvs.reshape(-1)[0])
-    best_f = best + settings.xi * scale
-    if name == "ei":
-        acqf = LogExpectedImprovement(model, best_f=best_f)
-    elif name == "pi":
-        acqf = LogProbabilityOfImprovement(model, best_f=best_f)
-    else:
-        acqf = UpperConfidenceBound(model, beta=settings.beta)
-    return BoundAcquisition(surrogate, acqf)
+        feats = surrogate.featurizer.numpy(X_pending)
+        conditioned = surrogate.gp.condition(feats, np.full(len(feats), surrogate.pending_noise))
+        # Believer fantasies sit at the posterior mean; the best of them raises the incumbent.
+        best = max(best, float(np.max(surrogate.posterior_mean_std(X_pending)[0])))
+    best_f = best + settings.xi * surrogate.y_std
+    return _AnalyticAcquisition(surrogate, name, settings.beta, best_f, conditioned)
 
 
 def acquisition_map(surrogate: Surrogate, X: np.ndarray, name: str = "ei",

@@ -10,11 +10,15 @@ The proposal search enumerates categories on the grid, so the one-hot
 relaxation is never rounded.  Outputs are transformed to *model space* —
 ``log10`` if the objective asks for it, negated when minimising — and
 standardised, so that the model and the acquisition always maximise.
+
+The model of record is BoTorch's ``SingleTaskGP``; its hyperparameters are
+fitted, and its posterior evaluated on the proposal hot paths, by the NumPy
+arithmetic of :mod:`datarial.optimize.exact` (same objective and posterior,
+without GPyTorch's per-call overhead).
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -22,13 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
-from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.kernels import RBFKernel
+from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
 
 from datarial.errors import DatarialError
+from datarial.optimize.exact import ExactGP, fit_map, lengthscale_prior
 from datarial.optimize.settings import ModelSettings
 from datarial.space import Objective, SearchSpace
 
@@ -92,6 +97,10 @@ class Featurizer:
                 self.width += 1
 
     def __call__(self, X: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(self.numpy(X), dtype=DTYPE)
+
+    def numpy(self, X: np.ndarray) -> np.ndarray:
+        """Like calling the featurizer, as a float64 NumPy array."""
         X = np.atleast_2d(np.asarray(X, dtype=float))
         out = np.zeros((len(X), self.width))
         for j, col in self.numeric:
@@ -99,7 +108,7 @@ class Featurizer:
         rows = np.arange(len(X))
         for j, col, _levels in self.categorical:
             out[rows, col + np.rint(X[:, j]).astype(np.int64)] = 1.0
-        return torch.as_tensor(out, dtype=DTYPE)
+        return out
 
     def decode(self, F: np.ndarray) -> np.ndarray:
         """GP features (n, width) → model encoding (n, d): inverse of calling the featurizer."""
@@ -134,6 +143,10 @@ class Surrogate:
         self.fantasy_noise = float(np.median(train_Yvar)) if train_Yvar is not None else 0.0
         self.featurizer = Featurizer(space)
         self.model = model
+        self.gp = exact_from_model(model)
+        tf = model.outcome_transform
+        self.y_mean = float(tf.means.reshape(-1)[0])  # standardisation: model space = y_mean + y_std * standardised
+        self.y_std = float(tf.stdvs.reshape(-1)[0])
         self.settings = settings
         self.X_conditions = X_conditions  # distinct measured conditions (model encoding)
         self.y_condition_means = y_condition_means  # their replicate means, model space
@@ -150,6 +163,13 @@ class Surrogate:
         return self._best_mean
 
     @property
+    def pending_noise(self) -> float:
+        """Noise variance of a believer fantasy observation, standardised units."""
+        if self.fixed_noise:
+            return self.fantasy_noise / self.y_std**2
+        return float(self.model.likelihood.noise.detach().reshape(-1)[0])
+
+    @property
     def train_inputs(self) -> torch.Tensor:
         """Distinct measured conditions as model features."""
         return self.featurizer(self.X_conditions)
@@ -161,14 +181,10 @@ class Surrogate:
         """Posterior mean and std (latent function, model space) at encoded points (n, d)."""
         X = np.atleast_2d(np.asarray(X, dtype=float))
         means, stds = [], []
-        self.model.eval()
-        with torch.no_grad():
-            for start in range(0, len(X), chunk):
-                # One point per batch (n, 1, d): marginal variances only; a joint
-                # posterior over n points would build an n x n covariance.
-                post = self.model.posterior(self.featurizer(X[start : start + chunk]).unsqueeze(-2))
-                means.append(post.mean.reshape(-1).numpy())
-                stds.append(post.variance.clamp_min(0).sqrt().reshape(-1).numpy())
+        for start in range(0, len(X), chunk):
+            mu, var = self.gp.mean_var(self.featurizer.numpy(X[start : start + chunk]))
+            means.append(self.y_mean + self.y_std * mu)
+            stds.append(self.y_std * np.sqrt(np.maximum(var, 0.0)))
         if not means:
             return np.empty(0), np.empty(0)
         return np.concatenate(means), np.concatenate(stds)
@@ -230,22 +246,50 @@ def fit_surrogate(space: SearchSpace, X: np.ndarray, y: np.ndarray,
     tX = featurizer(train_X)
     tY = torch.as_tensor(train_Y, dtype=DTYPE).unsqueeze(-1)
     tYvar = None if train_Yvar is None else torch.as_tensor(train_Yvar, dtype=DTYPE).unsqueeze(-1)
-    with torch.random.fork_rng():
-        torch.manual_seed(0 if seed is None else int(seed))
-        # The dimension-scaled prior counts parameters, not one-hot columns.
-        covar = get_covar_module_with_dim_scaled_prior(
-            ard_num_dims=featurizer.width, use_rbf_kernel=settings.kernel == "rbf")
-        if featurizer.width != space.dim:
-            covar.lengthscale_prior.loc.fill_(math.sqrt(2) + 0.5 * math.log(space.dim))
-        model = SingleTaskGP(tX, tY, train_Yvar=tYvar, covar_module=covar,
-                             outcome_transform=Standardize(m=1))
-        mll = ExactMarginalLogLikelihood(model.likelihood, model)
-        try:
-            fit_gpytorch_mll(mll)
-        except Exception as exc:  # botorch raises ModelFittingError after its retries
-            raise DatarialError(f"the Gaussian-process fit failed: {exc}") from None
+    # The dimension-scaled prior counts parameters, not one-hot columns.
+    covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=featurizer.width,
+                                                   use_rbf_kernel=settings.kernel == "rbf")
+    if featurizer.width != space.dim:
+        covar.lengthscale_prior.loc.fill_(lengthscale_prior(space.dim)[0])
+    model = SingleTaskGP(tX, tY, train_Yvar=tYvar, covar_module=covar, outcome_transform=Standardize(m=1))
+    try:
+        fit_hyperparameters(model, dim=space.dim, seed=0 if seed is None else int(seed))
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        raise DatarialError(f"the Gaussian-process fit failed: {exc}") from None
     model.eval()
     return Surrogate(space, model, settings, uniq, means, train_Yvar)
+
+
+def _kernel_kind(model) -> str:
+    return "rbf" if isinstance(model.covar_module, RBFKernel) else "matern52"
+
+
+def fit_hyperparameters(model: SingleTaskGP, dim: int, seed: int = 0) -> None:
+    """Set ``model``'s lengthscales, noise and mean to their MAP values (:func:`~datarial.optimize.exact.fit_map`).
+
+    The targets are the model's standardised training targets; a model with
+    given noise (``train_Yvar``) keeps it.
+    """
+    X = model.train_inputs[0].detach().numpy()
+    y = model.train_targets.detach().numpy()
+    fixed = isinstance(model.likelihood, FixedNoiseGaussianLikelihood)
+    noise = model.likelihood.noise.detach().numpy().reshape(-1) if fixed else None
+    h = fit_map(X, y, kind=_kernel_kind(model), dim=dim, noise=noise, seed=seed)
+    with torch.no_grad():
+        model.covar_module.lengthscale = torch.as_tensor(h.lengthscale, dtype=DTYPE).reshape(1, -1)
+        if h.noise is not None:
+            model.likelihood.noise = torch.tensor([h.noise], dtype=DTYPE)
+        model.mean_module.constant = torch.tensor(h.mean, dtype=DTYPE)
+
+
+def exact_from_model(model: SingleTaskGP) -> ExactGP:
+    """The NumPy posterior of a fitted ``SingleTaskGP`` (standardised units)."""
+    X = model.train_inputs[0].detach().numpy()
+    noise = model.likelihood.noise.detach().numpy().reshape(-1)
+    return ExactGP(X, model.train_targets.detach().numpy(),
+                   model.covar_module.lengthscale.detach().numpy().reshape(-1),
+                   np.broadcast_to(noise, (len(X),)), float(model.mean_module.constant.detach()),
+                   _kernel_kind(model))
 
 
 class SurrogateCache:
