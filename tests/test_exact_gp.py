@@ -174,3 +174,44 @@ def test_fit_on_constant_values_and_a_single_point():
     np.testing.assert_allclose(mu, 7.0, atol=1e-6)
     sur1 = fit_surrogate(space, X[:1], np.array([3.0]))
     assert np.isfinite(sur1.posterior_mean_std(X)[1]).all()
+
+
+@pytest.mark.parametrize("lam", [-1.5, 0.0, 0.5, 1.7, 2.0, 3.5])
+def test_output_warp_inverts_and_is_monotone(lam):
+    from datarial.optimize.surrogate import OutputWarp
+
+    warp = OutputWarp(centre=2.0, scale=0.5, lam=lam)
+    y = np.linspace(-1.0, 5.0, 201)
+    w = warp(y)
+    assert np.all(np.diff(w) > 0)
+    np.testing.assert_allclose(warp.inverse(w), y, rtol=1e-10, atol=1e-10)
+
+
+def test_output_warp_makes_a_skewed_objective_closer_to_normal():
+    from scipy.stats import skew
+
+    from datarial.optimize.surrogate import OutputWarp
+
+    rng = np.random.default_rng(0)
+    y = np.exp(rng.normal(size=60))  # right-skewed, like Jc on a linear scale
+    warp = OutputWarp.fit(y)
+    assert warp.lam < 1.0
+    assert abs(skew(warp(y))) < 0.3 * abs(skew(y))
+    assert OutputWarp.fit(np.array([1.0, 1.0, 2.0])).is_identity  # too few distinct values
+    assert OutputWarp.fit(np.full(5, 3.0)).is_identity
+
+
+def test_warped_surrogate_predicts_in_objective_units_and_none_switches_it_off():
+    space = _space()
+    rng = np.random.default_rng(8)
+    X = np.column_stack([rng.random(25), rng.random(25), rng.integers(0, 3, 25)])
+    y = 1e4 * np.exp(2 * X[:, 0] + 0.05 * rng.normal(size=25))  # skewed
+    warped = fit_surrogate(space, X, y)
+    plain = fit_surrogate(space, X, y, ModelSettings(output_warp="none"))
+    assert not warped.warp.is_identity and plain.warp.is_identity
+    for sur in (warped, plain):
+        p = sur.predict(X)
+        assert np.all(p.lower <= p.mean) and np.all(p.mean <= p.upper)
+        assert np.median(np.abs(p.mean - y) / y) < 0.05  # the median tracks the data in A/cm²-like units
+    with pytest.raises(Exception, match="output_warp must be one of"):
+        ModelSettings.from_dict({"output_warp": "box-cox"})

@@ -132,8 +132,9 @@ def loo_diagnostics(surrogate: Surrogate) -> LooDiagnostics:
     tf = model.outcome_transform
     mu_y, sd_y = float(tf.means.reshape(-1)[0]), float(tf.stdvs.reshape(-1)[0])
 
+    y_model = surrogate.train_y_model  # the same rows before the output warp (model space)
     m = len(uniq)
-    pred_mean, pred_sd, obs_mean, obs_sd, counts = (np.empty(m) for _ in range(5))
+    pred_mean, pred_sd, obs_mean, om, osd, counts = (np.empty(m) for _ in range(6))
     for g in range(m):
         G = np.flatnonzero(inverse == g)
         C = np.linalg.inv(Kinv[np.ix_(G, G)])
@@ -142,22 +143,26 @@ def loo_diagnostics(surrogate: Surrogate) -> LooDiagnostics:
         pred_mean[g] = mu_G.mean()
         pred_sd[g] = np.sqrt(max(float(np.sum(C)) / n**2, 0.0))
         obs_mean[g] = y[G].mean()
-        obs_sd[g] = y[G].std(ddof=1) if n > 1 else np.nan
+        om[g] = y_model[G].mean()
+        osd[g] = y_model[G].std(ddof=1) if n > 1 else np.nan
         counts[g] = n
-    # Back to model space (log10 and/or negated), then to objective units.
-    pm, ps = pred_mean * sd_y + mu_y, pred_sd * sd_y
-    om, osd = obs_mean * sd_y + mu_y, obs_sd * sd_y
+    # GP space (standardised, warped) -> back through the warp to model space
+    # (log10 and/or negated), then to objective units.  The z-scores stay in GP
+    # space, where the predictive distribution is Gaussian.
+    pm_gp, ps_gp = pred_mean * sd_y + mu_y, pred_sd * sd_y
+    z = (obs_mean * sd_y + mu_y - pm_gp) / np.maximum(ps_gp, 1e-300)
+    pred = surrogate.prediction_from_gp(pm_gp, ps_gp)
+    pm, ps = pred.model_mean, pred.model_std
     # Replicates averaged by the model ("mean" mode) carry their spread in the
     # training noise, not as rows: the measured sd then is not known here.
     obj = surrogate.space.objective
     measured = from_model_space(om, obj)
-    predicted = from_model_space(pm, obj)
-    a, b = from_model_space(pm - ps, obj), from_model_space(pm + ps, obj)
+    predicted = pred.mean
+    a, b = pred.lower, pred.upper
     if obj.transform == "log":
         measured_sd = np.where(np.isfinite(osd), measured * np.log(10) * osd, np.nan)
     else:
         measured_sd = osd
-    z = (om - pm) / np.maximum(ps, 1e-300)
     ss_res = float(np.sum((om - pm) ** 2))
     ss_tot = float(np.sum((om - om.mean()) ** 2))
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")

@@ -40,6 +40,10 @@ class ModelSettings:
         below this many distinct measured conditions an initial design is proposed.
     initial_design:
         ``sobol`` (scrambled Sobol on the grid) or ``corners`` (box corners + centre).
+    output_warp:
+        ``yeo-johnson`` (default) — the GP models a Yeo–Johnson transform of the
+        standardised model-space values, its exponent fitted to the data (see
+        :class:`~datarial.optimize.surrogate.OutputWarp`); ``none`` — no warp.
     """
 
     kernel: Literal["matern52", "rbf"] = "matern52"
@@ -51,6 +55,7 @@ class ModelSettings:
     incumbent: Literal["mean", "observed"] = "mean"
     min_observations: int = 3
     initial_design: Literal["sobol", "corners"] = "sobol"
+    output_warp: Literal["yeo-johnson", "none"] = "yeo-johnson"
     mc_samples: int = 256
     raw_candidates: int = 2048
     max_enumerate: int = 20_000
@@ -75,6 +80,7 @@ class ModelSettings:
             "initial_design": ("sobol", "corners"),
             "incumbent": ("mean", "observed"),
             "acquisition": ACQUISITIONS,
+            "output_warp": ("yeo-johnson", "none"),
         }
         for key, allowed in choices.items():
             if key in data and data[key] not in allowed:

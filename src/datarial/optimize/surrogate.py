@@ -31,6 +31,7 @@ from botorch.models.transforms.outcome import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from gpytorch.kernels import RBFKernel
 from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
+from scipy.stats import yeojohnson, yeojohnson_normmax
 
 from datarial.errors import DatarialError
 from datarial.optimize.exact import ExactGP, fit_map, lengthscale_prior
@@ -61,14 +62,81 @@ def from_model_space(values: np.ndarray, objective: Objective) -> np.ndarray:
     return 10.0**y if objective.transform == "log" else y
 
 
+_LAMBDA_RANGE = (-2.0, 4.0)  # Yeo–Johnson exponents considered; 1 is the identity
+
+
+@dataclass(frozen=True)
+class OutputWarp:
+    """Monotone map from model space to the GP's space: Yeo–Johnson of the standardised values.
+
+    ``w = YJ_λ((y − centre)/scale)``, λ fitted by maximum likelihood of
+    normality (scipy's ``yeojohnson_normmax``), so that skewed objectives
+    (a plateau of good yields, a few very high Jc) reach the GP closer to
+    Gaussian.  λ = 1 is the identity; :meth:`identity` is used for ``output_warp:
+    none`` and for fewer than 3 distinct values.
+    """
+
+    centre: float = 0.0
+    scale: float = 1.0
+    lam: float = 1.0
+
+    @classmethod
+    def identity(cls) -> OutputWarp:
+        return cls()
+
+    @classmethod
+    def fit(cls, y: np.ndarray) -> OutputWarp:
+        y = np.asarray(y, dtype=float)
+        scale = float(np.std(y))
+        if len(np.unique(y)) < 3 or not np.isfinite(scale) or scale <= 0:
+            return cls.identity()
+        centre = float(np.mean(y))
+        with np.errstate(all="ignore"):
+            lam = float(yeojohnson_normmax((y - centre) / scale, brack=(-1.0, 3.0)))
+        if not np.isfinite(lam):
+            return cls.identity()
+        return cls(centre, scale, float(np.clip(lam, *_LAMBDA_RANGE)))
+
+    @property
+    def is_identity(self) -> bool:
+        return self.lam == 1.0 and self.centre == 0.0 and self.scale == 1.0
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        """Model space → GP space."""
+        y = np.asarray(y, dtype=float)
+        if self.is_identity:
+            return y
+        return yeojohnson((y - self.centre) / self.scale, self.lam)
+
+    def inverse(self, w: np.ndarray) -> np.ndarray:
+        """GP space → model space (beyond the warp's range: clipped to the largest finite value)."""
+        w = np.asarray(w, dtype=float)
+        if self.is_identity:
+            return w
+        lam, z = self.lam, np.empty_like(w)
+        pos = w >= 0
+        with np.errstate(all="ignore"):
+            if abs(lam) < 1e-12:
+                z[pos] = np.expm1(w[pos])
+            else:
+                z[pos] = np.maximum(lam * w[pos] + 1.0, 1e-12) ** (1.0 / lam) - 1.0
+            m = 2.0 - lam
+            if abs(m) < 1e-12:
+                z[~pos] = -np.expm1(-w[~pos])
+            else:
+                z[~pos] = 1.0 - np.maximum(1.0 - m * w[~pos], 1e-12) ** (1.0 / m)
+        return self.centre + self.scale * z
+
+
 @dataclass(frozen=True)
 class Prediction:
     """Model prediction at points, in the objective's units.
 
-    ``mean`` is the predictive mean (for a log-transformed objective: the median
-    ``10**mu``); ``lower``/``upper`` the ±1σ band (16th/84th percentiles); ``std``
-    the standard deviation in objective units (in decades, i.e. of log10, for a
-    log-transformed objective).  ``model_mean``/``model_std`` are in model space.
+    ``mean`` is the predictive median (the mean of the GP mapped back through the
+    output warp and, for a log-transformed objective, ``10**``); ``lower``/``upper``
+    the ±1σ band (16th/84th percentiles); ``std`` half the band's width in model
+    space: objective units, or decades (of log10) for a log-transformed objective.
+    ``model_mean``/``model_std`` are those two in model space.
     """
 
     mean: np.ndarray
@@ -135,8 +203,13 @@ class Surrogate:
 
     def __init__(self, space: SearchSpace, model, settings: ModelSettings,
                  X_conditions: np.ndarray, y_condition_means: np.ndarray,
-                 train_Yvar: np.ndarray | None = None) -> None:
+                 train_Yvar: np.ndarray | None = None, warp: OutputWarp | None = None,
+                 train_y_model: np.ndarray | None = None) -> None:
         self.space = space
+        self.warp = warp or OutputWarp.identity()
+        # The model's training targets before the warp (model space), row for row.
+        self.train_y_model = (self.warp.inverse(y_condition_means) if train_y_model is None
+                              else np.asarray(train_y_model, dtype=float))
         # Fantasy observations (batch building) need a noise level when the
         # model was fitted with known noise; use the typical known variance.
         self.fixed_noise = train_Yvar is not None
@@ -149,13 +222,13 @@ class Surrogate:
         self.y_std = float(tf.stdvs.reshape(-1)[0])
         self.settings = settings
         self.X_conditions = X_conditions  # distinct measured conditions (model encoding)
-        self.y_condition_means = y_condition_means  # their replicate means, model space
-        self.best_observed = float(np.max(y_condition_means))  # model space
+        self.y_condition_means = y_condition_means  # their replicate means, GP space (after the warp)
+        self.best_observed = float(np.max(y_condition_means))  # GP space
         self._best_mean: float | None = None
 
     @property
     def best_f(self) -> float:
-        """Incumbent for EI/PI in model space, per ``settings.incumbent``."""
+        """Incumbent for EI/PI in GP space, per ``settings.incumbent``."""
         if self.settings.incumbent == "observed":
             return self.best_observed
         if self._best_mean is None:
@@ -178,7 +251,11 @@ class Surrogate:
         return self.featurizer(X)
 
     def posterior_mean_std(self, X: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and std (latent function, model space) at encoded points (n, d)."""
+        """Posterior mean and std of the latent GP at encoded points (n, d), in GP space.
+
+        GP space is model space after the output warp (the same when the warp is
+        the identity); the acquisitions work in it.  :meth:`predict` maps back.
+        """
         X = np.atleast_2d(np.asarray(X, dtype=float))
         means, stds = [], []
         for start in range(0, len(X), chunk):
@@ -190,14 +267,20 @@ class Surrogate:
         return np.concatenate(means), np.concatenate(stds)
 
     def predict(self, X: np.ndarray) -> Prediction:
-        """Mean, std and ±1σ band in objective units at encoded points (n, d)."""
+        """Median, ±1σ band and spread in objective units at encoded points (n, d)."""
         mu, sd = self.posterior_mean_std(X)
+        return self.prediction_from_gp(mu, sd)
+
+    def prediction_from_gp(self, mu: np.ndarray, sd: np.ndarray) -> Prediction:
+        """A :class:`Prediction` from GP-space mean and std."""
         obj = self.space.objective
-        a, b = from_model_space(mu - sd, obj), from_model_space(mu + sd, obj)
-        lower, upper = np.minimum(a, b), np.maximum(a, b)
-        # Negation keeps the spread, so sd is already in objective units
+        m_mid, m_a, m_b = self.warp.inverse(mu), self.warp.inverse(mu - sd), self.warp.inverse(mu + sd)
+        a, b = from_model_space(m_a, obj), from_model_space(m_b, obj)
+        # Negation keeps the spread, so the half-width is in objective units
         # (in decades of log10 for a log-transformed objective).
-        return Prediction(mean=from_model_space(mu, obj), std=sd, lower=lower, upper=upper, model_mean=mu, model_std=sd)
+        m_sd = 0.5 * np.abs(m_b - m_a)
+        return Prediction(mean=from_model_space(m_mid, obj), std=m_sd, lower=np.minimum(a, b),
+                          upper=np.maximum(a, b), model_mean=m_mid, model_std=m_sd)
 
     def lengthscales(self) -> dict[str, float]:
         """Fitted lengthscales per numeric parameter (in units of the parameter range)."""
@@ -222,25 +305,30 @@ def fit_surrogate(space: SearchSpace, X: np.ndarray, y: np.ndarray,
     y_model = to_model_space(np.asarray(y, dtype=float), space.objective)
     if len(X) != len(y_model) or len(X) == 0:
         raise DatarialError("the model needs at least one measured condition")
+    warp = OutputWarp.fit(y_model) if settings.output_warp == "yeo-johnson" else OutputWarp.identity()
+    y_gp = warp(y_model)
     uniq, inverse = _group_rows(X)
     counts = np.bincount(inverse, minlength=len(uniq))
-    sums = np.bincount(inverse, weights=y_model, minlength=len(uniq))
-    means = sums / counts
+    means = np.bincount(inverse, weights=y_gp, minlength=len(uniq)) / counts  # GP space
+    model_means = np.bincount(inverse, weights=y_model, minlength=len(uniq)) / counts
+    train_y_model = y_model  # the training targets before the warp, row for row
 
     train_Yvar = None
     if settings.noise == "none":
         train_X, train_Y = uniq, means
+        train_y_model = model_means
         scale = float(np.var(means)) if len(means) > 1 and np.var(means) > 0 else 1.0
         train_Yvar = np.full(len(means), _NOISELESS_VAR * scale)
     elif settings.replicates == "mean" and np.any(counts > 1):
-        resid = y_model - means[inverse]
+        resid = y_gp - means[inverse]
         dof = int(np.sum(counts - 1))
         pooled_var = float(np.sum(resid**2) / dof)
         floor = 1e-6 * max(float(np.var(means)), 1e-12)
         train_X, train_Y = uniq, means
+        train_y_model = model_means
         train_Yvar = np.maximum(pooled_var / counts, floor)
     else:
-        train_X, train_Y = X, y_model
+        train_X, train_Y = X, y_gp
 
     featurizer = Featurizer(space)
     tX = featurizer(train_X)
@@ -257,7 +345,7 @@ def fit_surrogate(space: SearchSpace, X: np.ndarray, y: np.ndarray,
     except (np.linalg.LinAlgError, ValueError) as exc:
         raise DatarialError(f"the Gaussian-process fit failed: {exc}") from None
     model.eval()
-    return Surrogate(space, model, settings, uniq, means, train_Yvar)
+    return Surrogate(space, model, settings, uniq, means, train_Yvar, warp, train_y_model)
 
 
 def _kernel_kind(model) -> str:
