@@ -215,3 +215,42 @@ def test_warped_surrogate_predicts_in_objective_units_and_none_switches_it_off()
         assert np.median(np.abs(p.mean - y) / y) < 0.05  # the median tracks the data in A/cm²-like units
     with pytest.raises(Exception, match="output_warp must be one of"):
         ModelSettings.from_dict({"output_warp": "box-cox"})
+
+
+@pytest.mark.parametrize("name", ["ucb", "ei", "pi"])
+def test_pool_batch_rank1_updates_equal_rescoring_with_the_picks_pending(name):
+    from datarial.optimize.acquisition import PoolBatch
+
+    space = _space()
+    rng = np.random.default_rng(9)
+    X = np.column_stack([rng.random(30), rng.random(30), rng.integers(0, 3, 30)])
+    y = 5 + np.sin(4 * X[:, 0]) * X[:, 1] + X[:, 2] * 0.3 + 0.05 * rng.normal(size=30)
+    settings = ModelSettings(xi=0.05)
+    sur = fit_surrogate(space, X, y, settings)
+    pool = np.column_stack([rng.random(200), rng.random(200), rng.integers(0, 3, 200)])
+    given = pool[:2]  # already pending before the batch
+    batch = PoolBatch(sur, pool, name, settings, given)
+    pending = list(given)
+    for row in (10, 57, 133):
+        ref = build_acquisition(sur, name, settings, X_pending=np.array(pending))(pool)
+        np.testing.assert_allclose(batch.values(), ref, rtol=1e-9, atol=1e-9)
+        batch.add(row)
+        pending.append(pool[row])
+
+
+def test_the_botorch_model_of_record_matches_the_numpy_posterior():
+    space = _space()
+    rng = np.random.default_rng(10)
+    X = np.column_stack([rng.random(15), rng.random(15), rng.integers(0, 3, 15)])
+    y = np.exp(2 * X[:, 0]) + 0.1 * rng.normal(size=15)
+    for settings in (ModelSettings(), ModelSettings(noise="none"), ModelSettings(kernel="rbf")):
+        sur = fit_surrogate(space, np.vstack([X, X[:3]]), np.concatenate([y, y[:3] + 0.05]), settings)
+        model = sur.model
+        assert float(model.outcome_transform.means) == pytest.approx(sur.y_mean, rel=1e-12)
+        assert float(model.outcome_transform.stdvs) == pytest.approx(sur.y_std, rel=1e-12)
+        Xq = np.column_stack([rng.random(20), rng.random(20), rng.integers(0, 3, 20)])
+        with torch.no_grad():
+            post = model.posterior(sur.features(Xq).unsqueeze(-2))
+        mu, sd = sur.posterior_mean_std(Xq)
+        np.testing.assert_allclose(mu, post.mean.reshape(-1).numpy(), rtol=1e-8, atol=1e-8)
+        np.testing.assert_allclose(sd, post.variance.reshape(-1).clamp_min(0).sqrt().numpy(), rtol=1e-6, atol=1e-8)

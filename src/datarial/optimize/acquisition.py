@@ -31,6 +31,7 @@ from botorch.acquisition import qLogNoisyExpectedImprovement
 from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.analytic import _log_ei_helper
 from botorch.sampling import SobolQMCNormalSampler
+from scipy.linalg import solve_triangular
 from scipy.special import log_ndtr
 
 from datarial.errors import DatarialError
@@ -98,14 +99,70 @@ class _AnalyticAcquisition(BoundAcquisition):
     def _score(self, X: np.ndarray) -> np.ndarray:
         sur = self.surrogate
         mu, var = sur.gp.mean_var(sur.featurizer.numpy(X), self.pending)
-        mean = sur.y_mean + sur.y_std * mu
-        sigma = np.sqrt(np.maximum(sur.y_std**2 * var, _MIN_VAR))
-        if self.name == "ucb":
-            return mean + math.sqrt(self.beta) * sigma
-        u = (mean - self.best_f) / sigma
-        if self.name == "pi":
-            return log_ndtr(u)
-        return _log_ei_helper(torch.as_tensor(u)).numpy() + np.log(sigma)
+        return analytic_values(sur, self.name, self.beta, self.best_f, mu, var)
+
+
+def analytic_values(surrogate: Surrogate, name: str, beta: float, best_f: float,
+                    mu: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """UCB / LogEI / LogPI from standardised posterior mean and variance (GP space incumbent ``best_f``)."""
+    mean = surrogate.y_mean + surrogate.y_std * mu
+    sigma = np.sqrt(np.maximum(surrogate.y_std**2 * var, _MIN_VAR))
+    if name == "ucb":
+        return mean + math.sqrt(beta) * sigma
+    u = (mean - best_f) / sigma
+    if name == "pi":
+        return log_ndtr(u)
+    return _log_ei_helper(torch.as_tensor(u)).numpy() + np.log(sigma)
+
+
+class PoolBatch:
+    """Greedy believer batches over a fixed candidate set, updated pick by pick.
+
+    The posterior over the pool is computed once; every pick then lowers the
+    pool's variance by one rank-1 update (the believer fantasy at the pick)
+    instead of conditioning the model again and rescoring from scratch.  The
+    values equal :func:`build_acquisition` with the earlier picks as pending
+    points (``tests/test_exact_gp.py``).
+    """
+
+    def __init__(self, surrogate: Surrogate, X_pool: np.ndarray, name: str, settings: ModelSettings,
+                 X_pending: np.ndarray | None = None) -> None:
+        self.sur, self.name, self.settings = surrogate, check_acquisition(name), settings
+        if self.name == "qlognei":
+            raise DatarialError("PoolBatch scores the analytic acquisitions (ucb, ei, pi)")
+        gp = surrogate.gp
+        self.F = surrogate.featurizer.numpy(X_pool)
+        Kq, self.A = gp.half(self.F)
+        self.mu = gp.mean + Kq.T @ gp.alpha
+        self.var = 1.0 - (self.A * self.A).sum(0)
+        self.cols: list[np.ndarray] = []  # the other rank-1 corrections of the pool's covariance
+        best = surrogate.best_f
+        if X_pending is not None and len(X_pending):
+            P = surrogate.featurizer.numpy(X_pending)
+            cond = gp.condition(P, np.full(len(P), surrogate.pending_noise))
+            S = gp.k(self.F, P) - self.A.T @ cond.A
+            B = solve_triangular(cond.L, S.T, lower=True, check_finite=False)  # (p, N)
+            self.var = self.var - (B * B).sum(0)
+            self.cols.extend(B)
+            best = max(best, float(np.max(surrogate.posterior_mean_std(X_pending)[0])))
+        self.best = best
+
+    def values(self) -> np.ndarray:
+        """Acquisition values of every pool row under the current pending picks."""
+        best_f = self.best + self.settings.xi * self.sur.y_std
+        return analytic_values(self.sur, self.name, self.settings.beta, best_f, self.mu, self.var)
+
+    def add(self, row: int) -> None:
+        """Make pool row ``row`` a pending pick: a believer fantasy there."""
+        gp = self.sur.gp
+        c = gp.k(self.F, self.F[row : row + 1])[:, 0] - self.A.T @ self.A[:, row]
+        for u in self.cols:
+            c -= u * u[row]
+        d = max(float(c[row]) + self.sur.pending_noise, 1e-300)
+        u = c / math.sqrt(d)
+        self.var = self.var - u * u
+        self.cols.append(u)
+        self.best = max(self.best, self.sur.y_mean + self.sur.y_std * float(self.mu[row]))
 
 
 def build_acquisition(surrogate: Surrogate, name: str, settings: ModelSettings | None = None,

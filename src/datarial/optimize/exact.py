@@ -210,14 +210,19 @@ class ExactGP:
         self.L = _cholesky(K)
         self.alpha = cho_solve((self.L, True), np.asarray(y, dtype=float).reshape(-1) - self.mean)
 
-    def _half(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def k(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """Prior covariance (standardised) between feature rows A and B."""
+        return kernel(A, B, self.lengthscale, self.kind)
+
+    def half(self, Xq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """k(X, Xq) and L⁻¹ k(X, Xq): the pieces of the posterior at Xq."""
         Kq = kernel(self.X, Xq, self.lengthscale, self.kind)
         return Kq, solve_triangular(self.L, Kq, lower=True, check_finite=False)
 
     def mean_var(self, Xq: np.ndarray, pending: PendingPoints | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and latent variance at feature rows Xq (m, w)."""
         Xq = np.atleast_2d(np.asarray(Xq, dtype=float))
-        Kq, A = self._half(Xq)
+        Kq, A = self.half(Xq)
         mu = self.mean + Kq.T @ self.alpha
         var = 1.0 - (A * A).sum(0)
         if pending is not None:
@@ -229,7 +234,7 @@ class ExactGP:
     def condition(self, P: np.ndarray, noise: np.ndarray) -> PendingPoints:
         """Pending feature rows P (p, w) with fantasy noise variances (p,), ready for :meth:`mean_var`."""
         P = np.atleast_2d(np.asarray(P, dtype=float))
-        _, A = self._half(P)
+        _, A = self.half(P)
         S = kernel(P, P, self.lengthscale, self.kind) - A.T @ A
         S[np.diag_indices(len(S))] += np.asarray(noise, dtype=float).reshape(-1)
         return PendingPoints(P=P, A=A, L=_cholesky(S))

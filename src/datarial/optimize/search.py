@@ -23,7 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from datarial.errors import ProposalError
-from datarial.optimize.acquisition import BoundAcquisition, build_acquisition
+from datarial.optimize.acquisition import (
+    BoundAcquisition,
+    PoolBatch,
+    build_acquisition,
+    check_acquisition,
+)
 from datarial.optimize.initial import sobol_indices
 from datarial.optimize.settings import ModelSettings
 from datarial.optimize.surrogate import Surrogate
@@ -191,12 +196,18 @@ def pick_from_pool(surrogate: Surrogate, X_pool: np.ndarray, q: int, acquisition
         raise ProposalError(f"only {int(ok.sum())} candidates are left; asked for {q}")
     pending_unit = (np.atleast_2d(pending) if pending is not None and len(pending)
                     else np.empty((0, X_pool.shape[1])))
+    # Analytic acquisitions: the pool's posterior once, then a rank-1 update per pick.
+    batch = (PoolBatch(surrogate, X_pool, acquisition, settings, pending_unit if len(pending_unit) else None)
+             if check_acquisition(acquisition) != "qlognei" else None)
     picks, values = [], []
     for _ in range(q):
-        acqf = build_acquisition(surrogate, acquisition, settings,
-                                 X_pending=pending_unit if len(pending_unit) else None, seed=seed)
         scores = np.full(len(X_pool), -np.inf)
-        scores[ok] = acqf(X_pool[ok])
+        if batch is not None:
+            scores[ok] = batch.values()[ok]
+        else:
+            acqf = build_acquisition(surrogate, acquisition, settings,
+                                     X_pending=pending_unit if len(pending_unit) else None, seed=seed)
+            scores[ok] = acqf(X_pool[ok])
         scores[np.isnan(scores)] = -np.inf
         if not np.isfinite(scores).any():  # every score failed: fall back to the posterior mean
             scores[ok] = surrogate.posterior_mean_std(X_pool[ok])[0]
@@ -205,4 +216,6 @@ def pick_from_pool(surrogate: Surrogate, X_pool: np.ndarray, q: int, acquisition
         values.append(float(scores[best]))
         ok[best] = False
         pending_unit = np.vstack([pending_unit, X_pool[best][None, :]])
+        if batch is not None:
+            batch.add(best)
     return BatchPick(indices=np.array(picks, dtype=np.int64), acquisition_values=np.array(values))

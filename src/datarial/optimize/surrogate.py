@@ -11,10 +11,11 @@ relaxation is never rounded.  Outputs are transformed to *model space* —
 ``log10`` if the objective asks for it, negated when minimising — and
 standardised, so that the model and the acquisition always maximise.
 
-The model of record is BoTorch's ``SingleTaskGP``; its hyperparameters are
-fitted, and its posterior evaluated on the proposal hot paths, by the NumPy
-arithmetic of :mod:`datarial.optimize.exact` (same objective and posterior,
-without GPyTorch's per-call overhead).
+The model of record is BoTorch's ``SingleTaskGP`` (:attr:`Surrogate.model`);
+its hyperparameters are fitted, and its posterior evaluated on the proposal
+hot paths, by the NumPy arithmetic of :mod:`datarial.optimize.exact` (same
+objective and posterior, without GPyTorch's per-call overhead), and the
+BoTorch model itself is only built when something asks for it.
 """
 
 from __future__ import annotations
@@ -30,11 +31,9 @@ from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from gpytorch.kernels import RBFKernel
-from gpytorch.likelihoods import FixedNoiseGaussianLikelihood
-from scipy.stats import yeojohnson, yeojohnson_normmax
 
 from datarial.errors import DatarialError
-from datarial.optimize.exact import ExactGP, fit_map, lengthscale_prior
+from datarial.optimize.exact import ExactGP, Hyperparameters, fit_map, lengthscale_prior
 from datarial.optimize.settings import ModelSettings
 from datarial.space import Objective, SearchSpace
 
@@ -65,12 +64,46 @@ def from_model_space(values: np.ndarray, objective: Objective) -> np.ndarray:
 _LAMBDA_RANGE = (-2.0, 4.0)  # Yeo–Johnson exponents considered; 1 is the identity
 
 
+def yeo_johnson(x: np.ndarray, lam: np.ndarray | float) -> np.ndarray:
+    """Yeo–Johnson transform of x for exponent(s) lam (broadcast: lam (k, 1) with x (n,) gives (k, n))."""
+    x = np.asarray(x, dtype=float)
+    lam = np.asarray(lam, dtype=float)
+    pos = x >= 0
+    lp, ln = np.log1p(np.where(pos, x, 0.0)), np.log1p(np.where(pos, 0.0, -x))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = np.where(np.abs(lam) < 1e-12, lp, np.expm1(lam * lp) / np.where(lam == 0, 1.0, lam))
+        m = 2.0 - lam
+        down = np.where(np.abs(m) < 1e-12, -ln, -np.expm1(m * ln) / np.where(m == 0, 1.0, m))
+    return np.where(pos, up, down)
+
+
+def yeo_johnson_lambda(x: np.ndarray) -> float:
+    """Maximum-likelihood Yeo–Johnson exponent in ``_LAMBDA_RANGE`` (grid, then a finer grid).
+
+    The log likelihood is SciPy's (``scipy.stats.yeojohnson_llf``); a vectorised
+    grid search is used instead of ``yeojohnson_normmax``, whose per-call
+    overhead was a third of a proposal's time.
+    """
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    jac = float(np.sum(np.sign(x) * np.log1p(np.abs(x))))
+
+    def best(grid: np.ndarray) -> float:
+        with np.errstate(all="ignore"):
+            var = np.var(yeo_johnson(x, grid[:, None]), axis=1)
+            llf = np.where(var > 0, -0.5 * n * np.log(var) + (grid - 1.0) * jac, -np.inf)
+        return float(grid[int(np.nanargmax(llf))])
+
+    coarse = best(np.linspace(*_LAMBDA_RANGE, 61))  # steps of 0.1
+    return best(np.clip(np.linspace(coarse - 0.1, coarse + 0.1, 41), *_LAMBDA_RANGE))
+
+
 @dataclass(frozen=True)
 class OutputWarp:
     """Monotone map from model space to the GP's space: Yeo–Johnson of the standardised values.
 
     ``w = YJ_λ((y − centre)/scale)``, λ fitted by maximum likelihood of
-    normality (scipy's ``yeojohnson_normmax``), so that skewed objectives
+    normality (:func:`yeo_johnson_lambda`), so that skewed objectives
     (a plateau of good yields, a few very high Jc) reach the GP closer to
     Gaussian.  λ = 1 is the identity; :meth:`identity` is used for ``output_warp:
     none`` and for fewer than 3 distinct values.
@@ -91,11 +124,7 @@ class OutputWarp:
         if len(np.unique(y)) < 3 or not np.isfinite(scale) or scale <= 0:
             return cls.identity()
         centre = float(np.mean(y))
-        with np.errstate(all="ignore"):
-            lam = float(yeojohnson_normmax((y - centre) / scale, brack=(-1.0, 3.0)))
-        if not np.isfinite(lam):
-            return cls.identity()
-        return cls(centre, scale, float(np.clip(lam, *_LAMBDA_RANGE)))
+        return cls(centre, scale, yeo_johnson_lambda((y - centre) / scale))
 
     @property
     def is_identity(self) -> bool:
@@ -106,7 +135,7 @@ class OutputWarp:
         y = np.asarray(y, dtype=float)
         if self.is_identity:
             return y
-        return yeojohnson((y - self.centre) / self.scale, self.lam)
+        return yeo_johnson((y - self.centre) / self.scale, self.lam)
 
     def inverse(self, w: np.ndarray) -> np.ndarray:
         """GP space → model space (beyond the warp's range: clipped to the largest finite value)."""
@@ -201,30 +230,40 @@ class Surrogate:
     Build with :func:`fit_surrogate`.
     """
 
-    def __init__(self, space: SearchSpace, model, settings: ModelSettings,
-                 X_conditions: np.ndarray, y_condition_means: np.ndarray,
-                 train_Yvar: np.ndarray | None = None, warp: OutputWarp | None = None,
+    def __init__(self, space: SearchSpace, settings: ModelSettings, training: Training,
+                 X_conditions: np.ndarray, y_condition_means: np.ndarray, warp: OutputWarp | None = None,
                  train_y_model: np.ndarray | None = None) -> None:
         self.space = space
+        self.training = training
+        self.hyper = training.hyper
         self.warp = warp or OutputWarp.identity()
         # The model's training targets before the warp (model space), row for row.
-        self.train_y_model = (self.warp.inverse(y_condition_means) if train_y_model is None
+        self.train_y_model = (self.warp.inverse(training.y) if train_y_model is None
                               else np.asarray(train_y_model, dtype=float))
         # Fantasy observations (batch building) need a noise level when the
         # model was fitted with known noise; use the typical known variance.
-        self.fixed_noise = train_Yvar is not None
-        self.fantasy_noise = float(np.median(train_Yvar)) if train_Yvar is not None else 0.0
+        self.fixed_noise = training.yvar is not None
+        self.fantasy_noise = float(np.median(training.yvar)) if training.yvar is not None else 0.0
         self.featurizer = Featurizer(space)
-        self.model = model
-        self.gp = exact_from_model(model)
-        tf = model.outcome_transform
-        self.y_mean = float(tf.means.reshape(-1)[0])  # standardisation: model space = y_mean + y_std * standardised
-        self.y_std = float(tf.stdvs.reshape(-1)[0])
+        self.y_mean, self.y_std = training.y_mean, training.y_std  # GP space = y_mean + y_std * standardised
+        self.gp = training.exact()
+        self._model = None
         self.settings = settings
         self.X_conditions = X_conditions  # distinct measured conditions (model encoding)
         self.y_condition_means = y_condition_means  # their replicate means, GP space (after the warp)
         self.best_observed = float(np.max(y_condition_means))  # GP space
         self._best_mean: float | None = None
+
+    @property
+    def model(self) -> SingleTaskGP:
+        """The BoTorch model of record with the fitted hyperparameters (built on first use).
+
+        Proposals and maps do not need it (they use :attr:`gp`); ``qlognei``,
+        the diagnostics and users' own BoTorch code do.
+        """
+        if self._model is None:
+            self._model = self.training.botorch_model()
+        return self._model
 
     @property
     def best_f(self) -> float:
@@ -240,7 +279,7 @@ class Surrogate:
         """Noise variance of a believer fantasy observation, standardised units."""
         if self.fixed_noise:
             return self.fantasy_noise / self.y_std**2
-        return float(self.model.likelihood.noise.detach().reshape(-1)[0])
+        return float(self.hyper.noise)
 
     @property
     def train_inputs(self) -> torch.Tensor:
@@ -285,7 +324,7 @@ class Surrogate:
     def lengthscales(self) -> dict[str, float]:
         """Fitted lengthscales per numeric parameter (in units of the parameter range)."""
         ls: dict[str, float] = {}
-        vals = self.model.covar_module.lengthscale.detach().reshape(-1).numpy()
+        vals = self.hyper.lengthscale
         for j, col in enumerate(self.featurizer.columns):
             p = self.space.parameters[j]
             if p.is_numeric:
@@ -330,44 +369,66 @@ def fit_surrogate(space: SearchSpace, X: np.ndarray, y: np.ndarray,
     else:
         train_X, train_Y = X, y_gp
 
-    featurizer = Featurizer(space)
-    tX = featurizer(train_X)
-    tY = torch.as_tensor(train_Y, dtype=DTYPE).unsqueeze(-1)
-    tYvar = None if train_Yvar is None else torch.as_tensor(train_Yvar, dtype=DTYPE).unsqueeze(-1)
-    # The dimension-scaled prior counts parameters, not one-hot columns.
-    covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=featurizer.width,
-                                                   use_rbf_kernel=settings.kernel == "rbf")
-    if featurizer.width != space.dim:
-        covar.lengthscale_prior.loc.fill_(lengthscale_prior(space.dim)[0])
-    model = SingleTaskGP(tX, tY, train_Yvar=tYvar, covar_module=covar, outcome_transform=Standardize(m=1))
+    feats = Featurizer(space).numpy(train_X)
+    y_mean, y_std = standardisation(train_Y)
+    kind = "rbf" if settings.kernel == "rbf" else "matern52"
+    noise = None if train_Yvar is None else train_Yvar / y_std**2
     try:
-        fit_hyperparameters(model, dim=space.dim, seed=0 if seed is None else int(seed))
+        hyper = fit_map(feats, (train_Y - y_mean) / y_std, kind=kind, dim=space.dim, noise=noise,
+                        seed=0 if seed is None else int(seed))
     except (np.linalg.LinAlgError, ValueError) as exc:
         raise DatarialError(f"the Gaussian-process fit failed: {exc}") from None
-    model.eval()
-    return Surrogate(space, model, settings, uniq, means, train_Yvar, warp, train_y_model)
+    training = Training(feats, np.asarray(train_Y, dtype=float), train_Yvar, kind, space.dim, hyper, y_mean, y_std)
+    return Surrogate(space, settings, training, uniq, means, warp, train_y_model)
+
+
+def standardisation(y: np.ndarray) -> tuple[float, float]:
+    """(mean, std) as BoTorch's ``Standardize`` takes them: unbiased std; 1 for one value or std < 1e-8."""
+    y = np.asarray(y, dtype=float)
+    mean = float(np.mean(y))
+    std = float(np.std(y, ddof=1)) if len(y) > 1 else 1.0
+    return mean, (std if std >= 1e-8 else 1.0)
+
+
+@dataclass(frozen=True)
+class Training:
+    """What the GP was fitted to, and the fitted hyperparameters."""
+
+    X: np.ndarray  # (n, w) features
+    y: np.ndarray  # (n,) GP-space targets (not standardised)
+    yvar: np.ndarray | None  # (n,) given noise variances, GP space; None: learned
+    kind: str  # matern52 | rbf
+    dim: int  # search parameters, for the lengthscale prior
+    hyper: Hyperparameters  # standardised units
+    y_mean: float
+    y_std: float
+
+    def exact(self) -> ExactGP:
+        ys = (self.y - self.y_mean) / self.y_std
+        noise = (self.yvar / self.y_std**2 if self.yvar is not None
+                 else np.full(len(self.y), float(self.hyper.noise)))
+        return ExactGP(self.X, ys, self.hyper.lengthscale, noise, self.hyper.mean, self.kind)
+
+    def botorch_model(self) -> SingleTaskGP:
+        """A ``SingleTaskGP`` on the same data with these hyperparameters, in eval mode."""
+        tX = torch.as_tensor(self.X, dtype=DTYPE)
+        tY = torch.as_tensor(self.y, dtype=DTYPE).unsqueeze(-1)
+        tYvar = None if self.yvar is None else torch.as_tensor(self.yvar, dtype=DTYPE).unsqueeze(-1)
+        covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=self.X.shape[1], use_rbf_kernel=self.kind == "rbf")
+        # The dimension-scaled prior counts parameters, not one-hot columns.
+        covar.lengthscale_prior.loc.fill_(lengthscale_prior(self.dim)[0])
+        model = SingleTaskGP(tX, tY, train_Yvar=tYvar, covar_module=covar, outcome_transform=Standardize(m=1))
+        with torch.no_grad():
+            model.covar_module.lengthscale = torch.as_tensor(self.hyper.lengthscale, dtype=DTYPE).reshape(1, -1)
+            if self.hyper.noise is not None:
+                model.likelihood.noise = torch.tensor([self.hyper.noise], dtype=DTYPE)
+            model.mean_module.constant = torch.tensor(self.hyper.mean, dtype=DTYPE)
+        model.eval()
+        return model
 
 
 def _kernel_kind(model) -> str:
     return "rbf" if isinstance(model.covar_module, RBFKernel) else "matern52"
-
-
-def fit_hyperparameters(model: SingleTaskGP, dim: int, seed: int = 0) -> None:
-    """Set ``model``'s lengthscales, noise and mean to their MAP values (:func:`~datarial.optimize.exact.fit_map`).
-
-    The targets are the model's standardised training targets; a model with
-    given noise (``train_Yvar``) keeps it.
-    """
-    X = model.train_inputs[0].detach().numpy()
-    y = model.train_targets.detach().numpy()
-    fixed = isinstance(model.likelihood, FixedNoiseGaussianLikelihood)
-    noise = model.likelihood.noise.detach().numpy().reshape(-1) if fixed else None
-    h = fit_map(X, y, kind=_kernel_kind(model), dim=dim, noise=noise, seed=seed)
-    with torch.no_grad():
-        model.covar_module.lengthscale = torch.as_tensor(h.lengthscale, dtype=DTYPE).reshape(1, -1)
-        if h.noise is not None:
-            model.likelihood.noise = torch.tensor([h.noise], dtype=DTYPE)
-        model.mean_module.constant = torch.tensor(h.mean, dtype=DTYPE)
 
 
 def exact_from_model(model: SingleTaskGP) -> ExactGP:
