@@ -159,3 +159,44 @@ def test_problem_and_twin_observations_carry_pair_factors():
     assert np.abs(a - b).max() > 0.05
     twin = twin_observations(low, TRUTH, [3.0], noise=0.0)
     assert np.allclose(twin.occupancy, b)
+
+
+def test_an_evaluation_over_max_steps_fails_with_infinite_cost_and_its_reason():
+    problem = twin_problem([Unknown("M_surf", 0.3, 30.0)])
+    z = [math.log10(4.0)]
+    assert math.isfinite(problem.cost(z)[0])
+    problem.max_steps = 2
+    j, jb, jo, failure = problem.evaluate(z)
+    assert math.isinf(j) and math.isinf(jo) and jb == 0.0
+    assert "stopped after 2 steps" in failure
+    result = assimilate(problem, "tpe", trials=2, seed=0)
+    assert result.trials == 2 and result.unfinished == 2 and result.failed == 0
+
+
+def test_bo_sampler_learns_from_failed_simulations_at_the_worst_cost():
+    import optuna
+
+    from datarial.sinter.assimilate import make_sampler
+
+    u = [Unknown("M_surf", 0.3, 30.0)]
+    study = optuna.create_study(sampler=make_sampler("bo", u, seed=0))
+    dist = {"z0": optuna.distributions.FloatDistribution(*u[0].z_range)}
+    for z in np.linspace(-0.5, 0.6, 8):  # J falls towards the unexplored high end
+        study.add_trial(optuna.trial.create_trial(params={"z0": float(z)}, distributions=dist, value=2.0 - z))
+    for z in (1.1, 1.25, 1.4):  # blown-up simulations
+        study.add_trial(optuna.trial.create_trial(params={"z0": z}, distributions=dist, value=math.inf))
+    trial = study.ask(dist)
+    # Without the failures the engine goes to the high end (z = 1.39); with them
+    # entered at the worst cost it stays below the failed region.
+    assert -0.53 <= trial.params["z0"] < 1.1
+
+
+def test_max_steps_setting_is_validated():
+    from datarial.sinter.assimilate import parse_settings
+
+    block = {"unknowns": {"M_surf": {"low": 0.3, "high": 30}}}
+    assert parse_settings({**block, "max_steps": 5000}, "assimilate").max_steps == 5000
+    assert parse_settings(block, "assimilate").max_steps is None
+    for bad in (0, "many", 2.5, True):
+        with pytest.raises(DatarialError, match=r"assimilate\.max_steps: a whole number"):
+            parse_settings({**block, "max_steps": bad}, "assimilate")

@@ -187,7 +187,8 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     t > 0 snapshots are used) or observations.csv with columns time,file (volumes of
     occupancy or labels on the simulation grid; > 0.5 = inside particles).
     CONFIG's 'assimilate' block names the unknowns:
-    {M_surf: {low: 0.3, high: 30, log: true, prior: 3, prior_sd: 1}, ...}, sigma_r, method, trials, workers, storage.
+    {M_surf: {low: 0.3, high: 30, log: true, prior: 3, prior_sd: 1}, ...}, sigma_r, method, trials, workers, storage,
+    max_steps (time steps one evaluation may take; slower ones fail with J = inf).
     """
     from datarial.sinter.assimilate import Problem, assimilate
     from datarial.sinter.config import load_config
@@ -207,7 +208,7 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     packing = cfg.packing()
     rs = cfg.pair_factors(packing)
     problem = Problem(packing, cfg.params, unknowns, obs, sigma_r, cfg.solver, cfg.anisotropy,
-                      None if rs is None else rs[0])
+                      None if rs is None else rs[0], max_steps=block.max_steps)
     console.print(f"{len(unknowns)} unknowns ({', '.join(u.name for u in unknowns)}), {len(obs.times)} observed times, "
                   f"{method.upper()} with {trials} evaluations on {workers} worker(s)"
                   + (f", study in {storage}" if storage else ""))
@@ -223,7 +224,9 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     pd.DataFrame([{"parameter": k, "value": v} for k, v in result.best.items()]).to_csv(out / "best.csv", index=False)
     assimilation_figures(problem, result, out)
     console.print("best: " + ", ".join(f"{k} = {v:.4g}" for k, v in result.best.items())
-                  + f"; J = {result.best_cost:.4g} after {result.trials} evaluations ({result.failed} failed)")
+                  + f"; J = {result.best_cost:.4g} after {result.trials} evaluations ({result.failed} failed"
+                  + (f", {result.unfinished} simulations stopped (blown up or over max_steps)" if result.unfinished else "")
+                  + ")")
     console.print(f"Wrote {out}/ (history.csv, best.csv, cost_history.png, compare.png)")
 
 

@@ -99,6 +99,7 @@ class Problem:
     settings: SolverSettings = field(default_factory=SolverSettings)
     anisotropy: Sequence[float] | None = None  # k0…k3 of γ(n), if the surface energy is anisotropic
     pair_factors: np.ndarray | None = None  # boundary-energy pair factors (read_shockley), for the base parameters
+    max_steps: int | None = None  # time steps one evaluation may take; beyond, it fails (J = inf)
     _start: Any = field(default=None, init=False, repr=False)  # the initial State, built on first use
 
     def parameters(self, z: Sequence[float]) -> Parameters:
@@ -113,22 +114,26 @@ class Problem:
                          pair_factors=self.pair_factors)
         out = []
         for t in self.observations.times:
-            sim.run(float(t))
+            sim.run(float(t), max_steps=self.max_steps or 10_000_000)
             out.append(sim.state.rho.clamp(0, 1).detach().cpu().numpy())
         return np.stack(out)
 
     def cost(self, z: Sequence[float]) -> tuple[float, float, float]:
         """(J, background term, observation term) at z (log10 θ for log-scale unknowns)."""
+        return self.evaluate(z)[:3]
+
+    def evaluate(self, z: Sequence[float]) -> tuple[float, float, float, str | None]:
+        """Like :meth:`cost`, plus why the simulation failed (blew up, or passed ``max_steps``), else None."""
         jb = 0.0
         for u, v in zip(self.unknowns, z, strict=True):
             if u.prior_sd:
                 jb += 0.5 * ((float(v) - u.z_prior) / u.prior_sd) ** 2
         try:
             sim = self.simulate(self.parameters(z))
-        except DatarialError:  # a blown-up run: the worst cost, not a crash of the search
-            return math.inf, jb, math.inf
+        except DatarialError as exc:  # the worst cost, not a crash of the search
+            return math.inf, jb, math.inf, str(exc)
         jo = 0.5 * float(np.sum((sim - self.observations.occupancy) ** 2)) / self.sigma_r**2
-        return jb + jo, jb, jo
+        return jb + jo, jb, jo, None
 
 
 def twin_observations(problem: Problem, truth: Parameters, times: Sequence[float], noise: float,
@@ -169,15 +174,21 @@ def _datarial_sampler(unknowns: Sequence[Unknown], seed: int, n_startup: int = 8
         def sample_relative(self, study, trial, search_space):
             if not search_space:
                 return {}
-            done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-                    if t.value is not None and math.isfinite(t.value) and t.value > 0]
+            complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                        if t.value is not None]
+            done = [t for t in complete if math.isfinite(t.value) and t.value > 0]
             if len(done) < n_startup:
                 return {}
+            # Failed simulations (J = inf: blown up or over max_steps) enter at the
+            # worst finite cost, so that the model steers away from them.
+            worst = max(t.value for t in done)
+            values = [t.value for t in done] + [worst for t in complete if math.isinf(t.value)]
+            done = done + [t for t in complete if math.isinf(t.value)]
             running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
             cols = {f"z{i}": [t.params[f"z{i}"] for t in done] for i in range(len(unknowns))}
             pend = {f"z{i}": [t.params[f"z{i}"] for t in running if f"z{i}" in t.params and t.number != trial.number]
                     for i in range(len(unknowns))}
-            prop = propose(space, Obs(cols, np.array([t.value for t in done])), q=1,
+            prop = propose(space, Obs(cols, np.array(values)), q=1,
                            seed=self._seed + trial.number, pending=pend if pend["z0"] else None)
             return {k: float(v) for k, v in prop.conditions[0].items()}
 
@@ -201,7 +212,9 @@ def _objective(problem: Problem):
     def objective(trial) -> float:
         fail_orphaned_trials(trial.study)
         z = [trial.suggest_float(f"z{i}", *u.z_range) for i, u in enumerate(problem.unknowns)]
-        j, jb, jo = problem.cost(z)
+        j, jb, jo, failure = problem.evaluate(z)
+        if failure:
+            trial.set_user_attr("failure", failure)
         trial.set_user_attr("J_background", jb)
         trial.set_user_attr("J_observation", jo)
         for u, v in zip(problem.unknowns, z, strict=True):
@@ -288,8 +301,9 @@ class AssimilationResult:
     history: np.ndarray  # J per completed trial, in trial order
     best_so_far: np.ndarray
     trials: int
-    failed: int
+    failed: int  # trials lost (worker killed, exception)
     method: str
+    unfinished: int = 0  # evaluations whose simulation blew up or passed max_steps (J = inf)
 
     def table(self):
         import pandas as pd
@@ -335,8 +349,10 @@ def result_of(study, unknowns: Sequence[Unknown], method: str) -> AssimilationRe
         raise DatarialError("no trial finished: nothing to report")
     hist = np.array([t.value for t in sorted(done, key=lambda t: t.number)])
     best = min(done, key=lambda t: t.value)
+    unfinished = sum("failure" in t.user_attrs for t in done)
     return AssimilationResult({u.name: u.from_z(best.params[f"z{i}"]) for i, u in enumerate(unknowns)},
-                              float(best.value), hist, np.minimum.accumulate(hist), len(done), failed, method)
+                              float(best.value), hist, np.minimum.accumulate(hist), len(done), failed, method,
+                              unfinished)
 
 
 def parse_unknowns(data: Any, where: str) -> list[Unknown]:
@@ -371,15 +387,16 @@ class AssimilationSettings:
     trials: int = 100
     workers: int = 1
     storage: str | None = None
+    max_steps: int | None = None
 
 
 def parse_settings(block: Any, where: str) -> AssimilationSettings:
-    """``{unknowns, sigma_r, method, trials, workers, storage}`` → settings, with errors naming the field."""
+    """``{unknowns, sigma_r, method, trials, workers, storage, max_steps}`` → settings, with errors naming the field."""
     if not isinstance(block, dict):
-        raise DatarialError(f"{where}: a mapping (unknowns, sigma_r, method, trials, workers, storage)")
+        raise DatarialError(f"{where}: a mapping (unknowns, sigma_r, method, trials, workers, storage, max_steps)")
     if "unknowns" not in block:
         raise DatarialError(f"{where}: needs 'unknowns' (parameter: {{low, high}})")
-    bad = set(block) - {"unknowns", "sigma_r", "method", "trials", "workers", "storage"}
+    bad = set(block) - {"unknowns", "sigma_r", "method", "trials", "workers", "storage", "max_steps"}
     if bad:
         raise DatarialError(f"{where}: unknown key(s) {', '.join(sorted(bad))}")
     method = str(block.get("method", "tpe"))
@@ -393,5 +410,8 @@ def parse_settings(block: Any, where: str) -> AssimilationSettings:
     if not sigma_r > 0 or trials < 1 or workers < 1:
         raise DatarialError(f"{where}: sigma_r must be positive, trials and workers at least 1")
     storage = block.get("storage")
+    max_steps = block.get("max_steps")
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
+        raise DatarialError(f"{where}.max_steps: a whole number of time steps, at least 1, got {max_steps!r}")
     return AssimilationSettings(tuple(parse_unknowns(block["unknowns"], f"{where}.unknowns")), sigma_r, method,
-                                trials, workers, None if storage is None else str(storage))
+                                trials, workers, None if storage is None else str(storage), max_steps)
