@@ -1,0 +1,268 @@
+"""State of a sintering run: grains, fields, settings, the initial state, grain remapping.
+
+**Grains share fields.**  Storing one full η per grain is impossible for
+hundreds of grains, so grains far apart share one field (greedy colouring of
+the contact graph).  Each field keeps an *owner* map (which of its grains a
+voxel belongs to: the nearest centre), used for per-grain volumes, forces and
+velocities.  When two grains of one field come close, one is moved to a field
+with room (grain remapping), so fields never merge grains.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from datarial.devices import resolve_device
+from datarial.errors import DatarialError
+from datarial.sinter.packing import Packing
+
+
+@dataclass
+class Grains:
+    """Per-grain bookkeeping: field index, centre (cells), rotation, volume (cells)."""
+
+    field: np.ndarray  # (n,) int
+    centre: np.ndarray  # (n, d) float
+    rotation: np.ndarray  # (n, 3, 3)
+    volume: np.ndarray  # (n,) Σ η over the grain's voxels
+    velocity: np.ndarray  # (n, d) rigid-body velocity, cells per reduced time
+
+    @property
+    def n(self) -> int:
+        return len(self.field)
+
+
+@dataclass
+class State:
+    """Fields and grains at a time (reduced units)."""
+
+    rho: torch.Tensor  # (*grid)
+    eta: torch.Tensor  # (F, *grid)
+    owner: torch.Tensor  # (F, *grid) int32: grain index, −1 where the field has no grain near
+    grains: Grains
+    time: float = 0.0
+    steps: int = 0
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.rho.shape)
+
+    def copy(self) -> State:
+        """An independent copy (fields and grain bookkeeping), e.g. to restart from one initial state."""
+        g = self.grains
+        return State(self.rho.clone(), self.eta.clone(), self.owner.clone(),
+                     Grains(g.field.copy(), g.centre.copy(), g.rotation.copy(), g.volume.copy(), g.velocity.copy()),
+                     self.time, self.steps)
+
+    @property
+    def dim(self) -> int:
+        return self.rho.dim()
+
+    def grain_map(self) -> np.ndarray:
+        """Grain index of each voxel (−1 in pores): the field with the largest η, then its owner."""
+        top = torch.argmax(self.eta, dim=0, keepdim=True)
+        owner = torch.gather(self.owner, 0, top)[0]
+        inside = torch.gather(self.eta, 0, top)[0] > 0.5
+        return torch.where(inside, owner, torch.full_like(owner, -1)).cpu().numpy()
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """How to step: method, boundaries, time step control, precision, device."""
+
+    method: str = "spectral"  # or "explicit"
+    boundary: str = "periodic"  # or "zero-flux"
+    dt: float = 0.05  # initial (adaptive) or fixed step, reduced time
+    adaptive: bool = True
+    dt_max: float = 0.4  # stable in benchmarks/sinter_speed with react_step 0.05 (default parameters)
+    change_max: float = 0.2  # a step changing ρ or η by more is redone with half the step (adaptive)
+    react_step: float = 0.05  # largest sub-step of the local Allen–Cahn reaction (0.1 made Δt = 0.2 unstable)
+    dtype: str = "float64"
+    device: str = "cpu"
+    owner_every: int = 20  # steps between owner-map/centre updates
+    remap_margin: float = 4.0  # cells kept between grains sharing a field (beyond their radii)
+
+    def __post_init__(self) -> None:
+        if self.method not in ("spectral", "explicit"):
+            raise DatarialError(f"solver method {self.method!r}: use 'spectral' or 'explicit'")
+        if self.boundary not in ("periodic", "zero-flux"):
+            raise DatarialError(f"boundary {self.boundary!r}: use 'periodic' or 'zero-flux'")
+        if self.dtype not in ("float32", "float64"):
+            raise DatarialError(f"dtype {self.dtype!r}: use 'float32' or 'float64'")
+        if not self.dt > 0 or not self.dt_max > 0:
+            raise DatarialError("the time step must be positive")
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return torch.float32 if self.dtype == "float32" else torch.float64
+
+
+OWNER_REACH = 12.0  # cells beyond a grain's radius in which its owner map is kept (η has decayed to ~1e-5)
+
+# ----------------------------------------------------------------------------- field assignment
+def _radius(volume: float, dim: int) -> float:
+    return math.sqrt(volume / math.pi) if dim == 2 else (3 * volume / (4 * math.pi)) ** (1 / 3)
+
+
+def _min_image(d: np.ndarray, size: np.ndarray, periodic: bool) -> np.ndarray:
+    return d - size * np.round(d / size) if periodic else d
+
+
+def assign_fields(centres: np.ndarray, radii: np.ndarray, shape: tuple[int, ...], periodic: bool,
+                  margin: float) -> np.ndarray:
+    """Greedy colouring: grains closer than r_i + r_j + margin get different fields (largest first)."""
+    n = len(centres)
+    size = np.asarray(shape, float)
+    d = _min_image(centres[:, None, :] - centres[None, :, :], size, periodic)
+    dist = np.sqrt(np.sum(d * d, axis=-1))
+    conflict = dist < radii[:, None] + radii[None, :] + margin
+    np.fill_diagonal(conflict, False)
+    fields = np.full(n, -1, dtype=np.int64)
+    for i in np.argsort(-conflict.sum(axis=1), kind="stable"):
+        used = set(fields[conflict[i]].tolist())
+        f = 0
+        while f in used:
+            f += 1
+        fields[i] = f
+    return fields
+
+
+# ----------------------------------------------------------------------------- initial state
+def initial_state(packing: Packing, settings: SolverSettings | None = None, width: float = 2.0) -> State:
+    """Smooth ρ and η (tanh profiles of width ``width`` cells) from a labelled packing."""
+    from scipy import ndimage
+
+    settings = settings or SolverSettings()
+    device = resolve_device(settings.device)
+    labels = packing.labels
+    shape = labels.shape
+    periodic = settings.boundary == "periodic"
+    n = packing.n
+    volumes = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(float)
+    if np.any(volumes == 0):
+        raise DatarialError(f"grain(s) {', '.join(map(str, np.flatnonzero(volumes == 0) + 1))} have no voxel")
+    radii = np.array([_radius(v, len(shape)) for v in volumes])
+    fields = assign_fields(packing.centres, radii, shape, periodic, settings.remap_margin + 2 * width)
+    nf = int(fields.max()) + 1
+
+    def smooth(mask: np.ndarray) -> np.ndarray:
+        # Signed distance to the mask's boundary → tanh profile; periodic wrap by padding.
+        pad = 8 if periodic else 0
+        m = np.pad(mask, pad, mode="wrap") if pad else mask
+        inside = ndimage.distance_transform_edt(m) - 0.5
+        outside = ndimage.distance_transform_edt(~m) - 0.5
+        sd = np.where(m, inside, -outside)
+        if pad:
+            sd = sd[tuple(slice(pad, -pad) for _ in shape)]
+        return 0.5 * (1.0 + np.tanh(sd / width))
+
+    rho = smooth(labels > 0)
+    eta = np.zeros((nf, *shape))
+    for f in range(nf):
+        members = np.flatnonzero(fields == f) + 1
+        eta[f] = smooth(np.isin(labels, members))
+    dtype = settings.torch_dtype
+    state = State(torch.as_tensor(rho, dtype=dtype, device=device), torch.as_tensor(eta, dtype=dtype, device=device),
+                  torch.empty((nf, *shape), dtype=torch.int32, device=device),
+                  Grains(fields, packing.centres.astype(float).copy(), packing.rotations.copy(), volumes,
+                         np.zeros((n, len(shape)))))
+    update_owners(state, periodic)
+    return state
+
+
+# ----------------------------------------------------------------------------- owners, centres, remapping
+def update_owners(state: State, periodic: bool) -> None:
+    """Owner map per field (nearest centre among the field's grains), then volumes and centres."""
+    g = state.grains
+    shape = state.shape
+    dev = state.rho.device
+    for f in range(state.eta.shape[0]):
+        members = np.flatnonzero(g.field == f)
+        owner = torch.full(shape, -1, dtype=torch.int32, device=dev)
+        if len(members) == 1:
+            owner.fill_(int(members[0]))
+        elif len(members) > 1:
+            # Nearest centre, computed in a box of (grain radius + OWNER_REACH) around each grain: the
+            # work grows with the grains' volume, not with grains × grid.  Voxels in no box (η ≈ 0
+            # there) keep −1.
+            best = torch.full(shape, math.inf, dtype=torch.float64, device=dev)
+            for i in members:
+                reach = _radius(max(float(g.volume[i]), 1.0), len(shape)) + OWNER_REACH
+                axes, parts = [], []
+                for ax, n in enumerate(shape):
+                    c = float(g.centre[i, ax])
+                    lo, hi = math.floor(c - reach), math.ceil(c + reach) + 1
+                    if periodic and hi - lo >= n:
+                        lo, hi = 0, n
+                    idx = torch.arange(lo, hi, device=dev)
+                    idx = idx % n if periodic else idx[(idx >= 0) & (idx < n)]
+                    d = idx.to(torch.float64) - c
+                    if periodic:
+                        d = d - n * torch.round(d / n)
+                    shape_ax = [-1 if a == ax else 1 for a in range(len(shape))]
+                    axes.append(idx.reshape(shape_ax))
+                    parts.append((d * d).reshape(shape_ax))
+                box = tuple(axes)
+                d2 = sum(parts)
+                closer = d2 < best[box]
+                best[box] = torch.where(closer, d2, best[box])
+                owner[box] = torch.where(closer, torch.tensor(int(i), dtype=torch.int32, device=dev), owner[box])
+        state.owner[f] = owner
+    # Volumes and centres (circular mean on periodic axes).
+    n = g.n
+    flat_owner = state.owner.reshape(-1).long()
+    weight = state.eta.reshape(-1).to(torch.float64)
+    ok = flat_owner >= 0
+    vol = torch.bincount(flat_owner[ok], weights=weight[ok], minlength=n)
+    g.volume = vol.cpu().numpy()
+    idx = torch.arange(math.prod(shape), device=dev)
+    for ax in range(len(shape)):
+        stride = math.prod(shape[ax + 1:])
+        pos = ((idx // stride) % shape[ax]).to(torch.float64).repeat(state.eta.shape[0])
+        if periodic:
+            ang = 2 * math.pi * pos / shape[ax]
+            c = torch.bincount(flat_owner[ok], weights=(weight * torch.cos(ang))[ok], minlength=n)
+            s = torch.bincount(flat_owner[ok], weights=(weight * torch.sin(ang))[ok], minlength=n)
+            centre = (torch.atan2(s, c) % (2 * math.pi)) * shape[ax] / (2 * math.pi)
+        else:
+            centre = torch.bincount(flat_owner[ok], weights=(weight * pos)[ok], minlength=n) / vol.clamp_min(1e-12)
+        alive = vol.cpu().numpy() > 1e-6
+        g.centre[alive, ax] = centre.cpu().numpy()[alive]
+
+
+def remap_grains(state: State, periodic: bool, margin: float) -> int:
+    """Move grains that came too close to a field-mate onto a field with room; returns how many moved."""
+    g = state.grains
+    shape = state.shape
+    size = np.asarray(shape, float)
+    alive = g.volume > 1e-6
+    radii = np.array([_radius(max(v, 0.0), len(shape)) for v in g.volume])
+    d = _min_image(g.centre[:, None, :] - g.centre[None, :, :], size, periodic)
+    dist = np.sqrt(np.sum(d * d, axis=-1))
+    reach = radii[:, None] + radii[None, :] + margin
+    moved = 0
+    for i in range(g.n):
+        if not alive[i]:
+            continue
+        mates = (g.field == g.field[i]) & alive & (np.arange(g.n) != i)
+        if not np.any(mates & (dist[i] < reach[i])):
+            continue
+        near = alive & (dist[i] < reach[i])
+        busy = set(g.field[near].tolist())
+        target = next((f for f in range(state.eta.shape[0]) if f not in busy), None)
+        if target is None:  # every field has a grain nearby: add one
+            target = state.eta.shape[0]
+            state.eta = torch.cat([state.eta, torch.zeros_like(state.eta[:1])])
+            state.owner = torch.cat([state.owner, torch.full_like(state.owner[:1], -1)])
+        src = int(g.field[i])
+        mine = state.owner[src] == i
+        state.eta[target] = state.eta[target] + torch.where(mine, state.eta[src], torch.zeros_like(state.eta[src]))
+        state.eta[src] = torch.where(mine, torch.zeros_like(state.eta[src]), state.eta[src])
+        g.field[i] = target
+        moved += 1
+        update_owners(state, periodic)
+    return moved
