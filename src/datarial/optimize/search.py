@@ -76,7 +76,7 @@ def _apply_moves(space: SearchSpace, points: np.ndarray, moves: np.ndarray) -> n
 class _Scorer:
     """Scores grid points with one acquisition, skipping infeasible and taken ones."""
 
-    def __init__(self, space: SearchSpace, acqf: BoundAcquisition, taken: set[bytes]) -> None:
+    def __init__(self, space: SearchSpace, acqf: BoundAcquisition | None, taken: set[bytes]) -> None:
         self.space, self.acqf, self.taken = space, acqf, taken
 
     def valid(self, idx: np.ndarray) -> np.ndarray:
@@ -93,6 +93,11 @@ class _Scorer:
         # NaN (numerical failure) must never win a pick.
         out[np.isnan(out)] = -np.inf
         return out
+
+
+def _exhausted(found: int, q: int) -> ProposalError:
+    return ProposalError(f"only {found} feasible grid points that are neither measured nor pending "
+                         f"were found; asked for {q}")
 
 
 def _unique_rows(idx: np.ndarray) -> np.ndarray:
@@ -151,6 +156,8 @@ def pick_batch(space: SearchSpace, surrogate: Surrogate, q: int, acquisition: st
     pool, exhaustive = candidate_pool(space, settings, seed, anchors)
     moves = None if exhaustive else _neighbour_moves(space)
 
+    if exhaustive and check_acquisition(acquisition) != "qlognei":
+        return _pick_enumerated(space, surrogate, pool, q, acquisition, settings, taken, pending_unit)
     picks, values = [], []
     for _ in range(q):
         acqf = build_acquisition(surrogate, acquisition, settings,
@@ -158,10 +165,7 @@ def pick_batch(space: SearchSpace, surrogate: Surrogate, q: int, acquisition: st
         scorer = _Scorer(space, acqf, taken)
         scores = scorer.score(pool)
         if not np.isfinite(scores).any():
-            raise ProposalError(
-                f"only {len(picks)} feasible grid points that are neither measured nor pending "
-                f"were found; asked for {q}"
-            )
+            raise _exhausted(len(picks), q)
         if not exhaustive:
             k = min(settings.local_search_starts, int(np.isfinite(scores).sum()))
             top = np.argsort(-scores)[:k]
@@ -177,6 +181,26 @@ def pick_batch(space: SearchSpace, surrogate: Surrogate, q: int, acquisition: st
         values.append(best_val)
         taken.add(best_pt.astype(np.int64).tobytes())
         pending_unit = np.vstack([pending_unit, space.unit_from_indices(best_pt[None, :])])
+    return BatchPick(indices=np.array(picks, dtype=np.int64), acquisition_values=np.array(values))
+
+
+def _pick_enumerated(space: SearchSpace, surrogate: Surrogate, grid: np.ndarray, q: int, acquisition: str,
+                     settings: ModelSettings, taken: set[bytes], pending_unit: np.ndarray) -> BatchPick:
+    """Greedy batch over the whole (enumerated) grid: posterior once, a rank-1 update per pick."""
+    ok = _Scorer(space, None, taken).valid(grid)
+    batch = PoolBatch(surrogate, space.unit_from_indices(grid), acquisition, settings,
+                      pending_unit if len(pending_unit) else None)
+    picks, values = [], []
+    for _ in range(q):
+        scores = np.where(ok, batch.values(), -np.inf)
+        scores[np.isnan(scores)] = -np.inf  # NaN (numerical failure) must never win a pick
+        if not np.isfinite(scores).any():
+            raise _exhausted(len(picks), q)
+        best = int(np.argmax(scores))
+        picks.append(grid[best].copy())
+        values.append(float(scores[best]))
+        ok[best] = False
+        batch.add(best)
     return BatchPick(indices=np.array(picks, dtype=np.int64), acquisition_values=np.array(values))
 
 
