@@ -13,9 +13,17 @@ from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scal
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from datarial.optimize import ModelSettings, build_acquisition
-from datarial.optimize.exact import _MapObjective, fit_map, lengthscale_prior
-from datarial.optimize.surrogate import exact_from_model, fit_surrogate
+from datarial.optimize.exact import ExactGP, _MapObjective, fit_map, lengthscale_prior
+from datarial.optimize.surrogate import fit_surrogate
 from datarial.space import SearchSpace
+
+
+def exact_from_model(model) -> ExactGP:
+    """The NumPy posterior with a fitted BoTorch model's data and hyperparameters (Matérn-5/2)."""
+    X = model.train_inputs[0].detach().numpy()
+    noise = model.likelihood.noise.detach().numpy().reshape(-1)
+    return ExactGP(X, model.train_targets.detach().numpy(), model.covar_module.lengthscale.detach().numpy().reshape(-1),
+                   np.broadcast_to(noise, (len(X),)), float(model.mean_module.constant.detach()), "matern52")
 
 
 def _data(seed: int, n: int = 30, w: int = 3):

@@ -24,6 +24,7 @@ near 1 everywhere and later picks become arbitrary.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ def check_acquisition(name: str) -> str:
     return name
 
 
-class BoundAcquisition:
+class BoundAcquisition(ABC):
     """An acquisition function bound to a surrogate; scores encoded points."""
 
     def __init__(self, surrogate: Surrogate) -> None:
@@ -65,8 +66,9 @@ class BoundAcquisition:
             out[start : start + len(part)] = self._score(part)
         return out
 
+    @abstractmethod
     def _score(self, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Acquisition values of one chunk of encoded points."""
 
 
 class _BotorchAcquisition(BoundAcquisition):
@@ -115,6 +117,19 @@ def analytic_values(surrogate: Surrogate, name: str, beta: float, best_f: float,
     return _log_ei_helper(torch.as_tensor(u)).numpy() + np.log(sigma)
 
 
+def _believers(surrogate: Surrogate, X_pending: np.ndarray | None) -> tuple[PendingPoints | None, float]:
+    """Pending encoded points conditioned as believer fantasies, and the incumbent (GP space) they give.
+
+    Believer fantasies sit at the posterior mean, so the best of them can raise
+    the incumbent of EI/PI.
+    """
+    if X_pending is None or not len(X_pending):
+        return None, surrogate.best_f
+    feats = surrogate.featurizer.numpy(X_pending)
+    conditioned = surrogate.gp.condition(feats, np.full(len(feats), surrogate.pending_noise))
+    return conditioned, max(surrogate.best_f, float(np.max(surrogate.posterior_mean_std(X_pending)[0])))
+
+
 class PoolBatch:
     """Greedy believer batches over a fixed candidate set, updated pick by pick.
 
@@ -136,16 +151,12 @@ class PoolBatch:
         self.mu = gp.mean + Kq.T @ gp.alpha
         self.var = 1.0 - (self.A * self.A).sum(0)
         self.cols: list[np.ndarray] = []  # the other rank-1 corrections of the pool's covariance
-        best = surrogate.best_f
-        if X_pending is not None and len(X_pending):
-            P = surrogate.featurizer.numpy(X_pending)
-            cond = gp.condition(P, np.full(len(P), surrogate.pending_noise))
-            S = gp.k(self.F, P) - self.A.T @ cond.A
+        cond, self.best = _believers(surrogate, X_pending)
+        if cond is not None:
+            S = gp.k(self.F, cond.P) - self.A.T @ cond.A
             B = solve_triangular(cond.L, S.T, lower=True, check_finite=False)  # (p, N)
             self.var = self.var - (B * B).sum(0)
             self.cols.extend(B)
-            best = max(best, float(np.max(surrogate.posterior_mean_std(X_pending)[0])))
-        self.best = best
 
     def values(self) -> np.ndarray:
         """Acquisition values of every pool row under the current pending picks."""
@@ -179,12 +190,7 @@ def build_acquisition(surrogate: Surrogate, name: str, settings: ModelSettings |
                                             sampler=sampler, X_pending=pending,
                                             prune_baseline=True, cache_root=False)
         return _BotorchAcquisition(surrogate, acqf)
-    best, conditioned = surrogate.best_f, None
-    if has_pending:
-        feats = surrogate.featurizer.numpy(X_pending)
-        conditioned = surrogate.gp.condition(feats, np.full(len(feats), surrogate.pending_noise))
-        # Believer fantasies sit at the posterior mean; the best of them raises the incumbent.
-        best = max(best, float(np.max(surrogate.posterior_mean_std(X_pending)[0])))
+    conditioned, best = _believers(surrogate, X_pending)
     best_f = best + settings.xi * surrogate.y_std
     return _AnalyticAcquisition(surrogate, name, settings.beta, best_f, conditioned)
 

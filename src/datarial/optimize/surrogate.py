@@ -30,7 +30,6 @@ import torch
 from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
-from gpytorch.kernels import RBFKernel
 
 from datarial.errors import DatarialError
 from datarial.optimize.exact import ExactGP, Hyperparameters, fit_map, lengthscale_prior
@@ -231,21 +230,19 @@ class Surrogate:
     """
 
     def __init__(self, space: SearchSpace, settings: ModelSettings, training: Training,
-                 X_conditions: np.ndarray, y_condition_means: np.ndarray, warp: OutputWarp | None = None,
-                 train_y_model: np.ndarray | None = None) -> None:
+                 X_conditions: np.ndarray, y_condition_means: np.ndarray, warp: OutputWarp,
+                 train_y_model: np.ndarray) -> None:
         self.space = space
         self.training = training
-        self.hyper = training.hyper
-        self.warp = warp or OutputWarp.identity()
-        # The model's training targets before the warp (model space), row for row.
-        self.train_y_model = (self.warp.inverse(training.y) if train_y_model is None
-                              else np.asarray(train_y_model, dtype=float))
+        self.warp = warp
+        self.train_y_model = train_y_model  # the training targets before the warp (model space), row for row
         # Fantasy observations (batch building) need a noise level when the
         # model was fitted with known noise; use the typical known variance.
         self.fixed_noise = training.yvar is not None
         self.fantasy_noise = float(np.median(training.yvar)) if training.yvar is not None else 0.0
         self.featurizer = Featurizer(space)
-        self.y_mean, self.y_std = training.y_mean, training.y_std  # GP space = y_mean + y_std * standardised
+        # GP space = y_mean + y_std * standardised units
+        self.y_mean, self.y_std = training.y_mean, training.y_std
         self.gp = training.exact()
         self._model = None
         self.settings = settings
@@ -279,7 +276,7 @@ class Surrogate:
         """Noise variance of a believer fantasy observation, standardised units."""
         if self.fixed_noise:
             return self.fantasy_noise / self.y_std**2
-        return float(self.hyper.noise)
+        return float(self.training.hyper.noise)
 
     @property
     def train_inputs(self) -> torch.Tensor:
@@ -324,7 +321,7 @@ class Surrogate:
     def lengthscales(self) -> dict[str, float]:
         """Fitted lengthscales per numeric parameter (in units of the parameter range)."""
         ls: dict[str, float] = {}
-        vals = self.hyper.lengthscale
+        vals = self.training.hyper.lengthscale
         for j, col in enumerate(self.featurizer.columns):
             p = self.space.parameters[j]
             if p.is_numeric:
@@ -425,20 +422,6 @@ class Training:
             model.mean_module.constant = torch.tensor(self.hyper.mean, dtype=DTYPE)
         model.eval()
         return model
-
-
-def _kernel_kind(model) -> str:
-    return "rbf" if isinstance(model.covar_module, RBFKernel) else "matern52"
-
-
-def exact_from_model(model: SingleTaskGP) -> ExactGP:
-    """The NumPy posterior of a fitted ``SingleTaskGP`` (standardised units)."""
-    X = model.train_inputs[0].detach().numpy()
-    noise = model.likelihood.noise.detach().numpy().reshape(-1)
-    return ExactGP(X, model.train_targets.detach().numpy(),
-                   model.covar_module.lengthscale.detach().numpy().reshape(-1),
-                   np.broadcast_to(noise, (len(X),)), float(model.mean_module.constant.detach()),
-                   _kernel_kind(model))
 
 
 class SurrogateCache:
