@@ -146,7 +146,7 @@ def test_analytic_acquisitions_equal_botorch_on_the_believer_model(name, noise):
     # Reference: a BoTorch model trained on the data plus the believer fantasies
     # (at the posterior mean), with the fitted hyperparameters, predicting
     # exactly (GPyTorch's incremental fantasy update is less accurate when the
-    # noise is tiny: 1.8e-6 instead of the exact 4.2e-6 at a fantasy point).
+    # noise is tiny, as with noise: none).
     feats = sur.features(pending)
     with torch.no_grad():
         m = sur.model

@@ -4,10 +4,9 @@ The surrogate is BoTorch's ``SingleTaskGP`` as datarial configures it: ARD
 Matérn-5/2 (or RBF) kernel without an output scale, the dimension-scaled
 log-normal lengthscale prior and LogNormal(-4, 1) noise prior of Hvarfner et
 al. (2024), a constant mean, standardised outputs.  Two steps of every
-proposal spend most of their time in per-call overhead of GPyTorch modules
+proposal spent most of their time in per-call overhead of GPyTorch modules
 rather than in arithmetic (for 50 points a marginal-likelihood evaluation is
-a 50×50 Cholesky factorisation, yet costs about 2.4 ms through the modules,
-and an L-BFGS fit needs 50–100 of them):
+a 50×50 Cholesky factorisation, and an L-BFGS fit needs dozens of them):
 
 * :func:`fit_map` — the maximum-a-posteriori hyperparameters, with the same
   objective (exact marginal log likelihood plus log priors, divided by n),
@@ -147,9 +146,10 @@ def fit_map(X: np.ndarray, y: np.ndarray, kind: str = "matern52", dim: int | Non
     columns of a categorical parameter count once; default ``w``).  ``noise``:
     given per-point noise variances (standardised units), else the noise is
     learned.  L-BFGS-B starts at the priors' modes, like BoTorch, but works on
-    the logarithms of the lengthscales and the noise, which needs 3–5× fewer
-    evaluations than BoTorch's raw parameters for the same optimum (the
-    objective is the same function, so the MAP point is too).  When it does not
+    the logarithms of the lengthscales and the noise, which is better
+    conditioned than BoTorch's raw parameters (the objective is the same
+    function, so the MAP point is too; a test checks that the optimum found is
+    at least as good as BoTorch's).  When it does not
     converge, it restarts from draws of the priors (up to ``attempts`` in all)
     and the best result is kept.
     """
