@@ -186,8 +186,8 @@ def test_bo_sampler_learns_from_failed_simulations_at_the_worst_cost():
     for z in (1.1, 1.25, 1.4):  # blown-up simulations
         study.add_trial(optuna.trial.create_trial(params={"z0": z}, distributions=dist, value=math.inf))
     trial = study.ask(dist)
-    # Without the failures the engine goes to the high end (z = 1.39); with them
-    # entered at the worst cost it stays below the failed region.
+    # Without the failures the falling J draws the engine to the high end; with
+    # them entered at the worst cost it stays below the failed region.
     assert -0.53 <= trial.params["z0"] < 1.1
 
 
