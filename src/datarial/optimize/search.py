@@ -186,22 +186,13 @@ def pick_batch(space: SearchSpace, surrogate: Surrogate, q: int, acquisition: st
 
 def _pick_enumerated(space: SearchSpace, surrogate: Surrogate, grid: np.ndarray, q: int, acquisition: str,
                      settings: ModelSettings, taken: set[bytes], pending_unit: np.ndarray) -> BatchPick:
-    """Greedy batch over the whole (enumerated) grid: posterior once, a rank-1 update per pick."""
+    """Greedy batch over the whole (enumerated) grid: the grid is a candidate pool (:func:`pick_from_pool`)."""
     ok = _Scorer(space, None, taken).valid(grid)
-    batch = PoolBatch(surrogate, space.unit_from_indices(grid), acquisition, settings,
-                      pending_unit if len(pending_unit) else None)
-    picks, values = [], []
-    for _ in range(q):
-        scores = np.where(ok, batch.values(), -np.inf)
-        scores[np.isnan(scores)] = -np.inf  # NaN (numerical failure) must never win a pick
-        if not np.isfinite(scores).any():
-            raise _exhausted(len(picks), q)
-        best = int(np.argmax(scores))
-        picks.append(grid[best].copy())
-        values.append(float(scores[best]))
-        ok[best] = False
-        batch.add(best)
-    return BatchPick(indices=np.array(picks, dtype=np.int64), acquisition_values=np.array(values))
+    if int(ok.sum()) < q:
+        raise _exhausted(int(ok.sum()), q)
+    pick = pick_from_pool(surrogate, space.unit_from_indices(grid), q, acquisition, settings, available=ok,
+                          pending=pending_unit if len(pending_unit) else None)
+    return BatchPick(indices=grid[pick.indices].astype(np.int64), acquisition_values=pick.acquisition_values)
 
 
 def pick_from_pool(surrogate: Surrogate, X_pool: np.ndarray, q: int, acquisition: str,

@@ -181,9 +181,10 @@ def _datarial_sampler(unknowns: Sequence[Unknown], seed: int, n_startup: int = 8
                 return {}
             # Failed simulations (J = inf: blown up or over max_steps) enter at the
             # worst finite cost, so that the model steers away from them.
+            failed = [t for t in complete if math.isinf(t.value)]
             worst = max(t.value for t in done)
-            values = [t.value for t in done] + [worst for t in complete if math.isinf(t.value)]
-            done = done + [t for t in complete if math.isinf(t.value)]
+            values = [t.value for t in done] + [worst] * len(failed)
+            done += failed
             running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
             cols = {f"z{i}": [t.params[f"z{i}"] for t in done] for i in range(len(unknowns))}
             pend = {f"z{i}": [t.params[f"z{i}"] for t in running if f"z{i}" in t.params and t.number != trial.number]
