@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,10 @@ from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from gpytorch.constraints import GreaterThan
+from gpytorch.kernels import MaternKernel, RBFKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.priors import GammaPrior
 
 from datarial.optimize import ModelSettings, build_acquisition
 from datarial.optimize.exact import ExactGP, _MapObjective, fit_map, lengthscale_prior
@@ -33,8 +38,14 @@ def _data(seed: int, n: int = 30, w: int = 3):
     return X, y
 
 
-def _botorch_model(X, y, kind, yvar=None):
+def _botorch_model(X, y, kind, yvar=None, prior="lognormal"):
     covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=X.shape[1], use_rbf_kernel=kind == "rbf")
+    if prior == "gamma":  # BayBE 0.15's lengthscale prior, built as BayBE builds it
+        conc = 3.0
+        rate = (conc - 1) / math.exp(math.sqrt(2) - 3) / math.sqrt(X.shape[1])
+        covar = (RBFKernel if kind == "rbf" else MaternKernel)(
+            ard_num_dims=X.shape[1], lengthscale_prior=GammaPrior(conc, rate),
+            lengthscale_constraint=GreaterThan(2.5e-2, transform=None, initial_value=(conc - 1) / rate))
     tYvar = None if yvar is None else torch.as_tensor(yvar)[:, None]
     return SingleTaskGP(torch.as_tensor(X), torch.as_tensor(y)[:, None], train_Yvar=tYvar,
                         covar_module=covar, outcome_transform=Standardize(m=1))
@@ -48,13 +59,14 @@ def _neg_mll(model) -> torch.Tensor:
 
 @pytest.mark.parametrize("kind", ["matern52", "rbf"])
 @pytest.mark.parametrize("fixed", [False, True])
-def test_map_objective_and_gradient_equal_gpytorch(kind, fixed):
+@pytest.mark.parametrize("prior", ["lognormal", "gamma"])
+def test_map_objective_and_gradient_equal_gpytorch(kind, fixed, prior):
     X, y = _data(1)
     rng = np.random.default_rng(2)
     yvar = rng.uniform(0.001, 0.02, len(y)) if fixed else None
-    model = _botorch_model(X, y, kind, yvar)
+    model = _botorch_model(X, y, kind, yvar, prior)
     noise = model.likelihood.noise.detach().numpy() if fixed else None
-    obj = _MapObjective(X, model.train_targets.numpy(), kind, lengthscale_prior(3), noise)
+    obj = _MapObjective(X, model.train_targets.numpy(), kind, lengthscale_prior(3, prior), noise)
     for _ in range(3):
         ls = rng.uniform(0.05, 3.0, 3)
         theta = np.concatenate([ls, [] if fixed else [rng.uniform(1e-3, 0.5)], [rng.normal()]])
@@ -75,13 +87,14 @@ def test_map_objective_and_gradient_equal_gpytorch(kind, fixed):
 
 
 @pytest.mark.parametrize("kind", ["matern52", "rbf"])
-def test_map_fit_is_at_least_as_good_as_botorch(kind):
+@pytest.mark.parametrize("prior", ["lognormal", "gamma"])
+def test_map_fit_is_at_least_as_good_as_botorch(kind, prior):
     for seed in range(4):
         X, y = _data(10 + seed, n=40, w=4)
-        model = _botorch_model(X, y, kind)
+        model = _botorch_model(X, y, kind, prior=prior)
         fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
         ref = float(_neg_mll(model).detach())
-        ours = fit_map(X, model.train_targets.numpy(), kind=kind)
+        ours = fit_map(X, model.train_targets.numpy(), kind=kind, prior=prior)
         assert ours.objective <= ref + 1e-6
         if ours.objective > ref - 1e-4:  # the same optimum: the same hyperparameters
             np.testing.assert_allclose(ours.lengthscale[:2], model.covar_module.lengthscale.detach().numpy()[0, :2],
@@ -251,11 +264,15 @@ def test_the_botorch_model_of_record_matches_the_numpy_posterior():
     rng = np.random.default_rng(10)
     X = np.column_stack([rng.random(15), rng.random(15), rng.integers(0, 3, 15)])
     y = np.exp(2 * X[:, 0]) + 0.1 * rng.normal(size=15)
-    for settings in (ModelSettings(), ModelSettings(noise="none"), ModelSettings(kernel="rbf")):
+    for settings in (ModelSettings(), ModelSettings(noise="none"), ModelSettings(kernel="rbf"),
+                     ModelSettings(lengthscale_prior="lognormal")):
         sur = fit_surrogate(space, np.vstack([X, X[:3]]), np.concatenate([y, y[:3] + 0.05]), settings)
         model = sur.model
         assert float(model.outcome_transform.means) == pytest.approx(sur.y_mean, rel=1e-12)
         assert float(model.outcome_transform.stdvs) == pytest.approx(sur.y_std, rel=1e-12)
+        # Same priors as the NumPy fit: GPyTorch's MAP objective at the fitted values is ours.
+        assert float(_neg_mll(model).detach()) == pytest.approx(sur.training.hyper.objective, rel=1e-6, abs=1e-8)
+        model.eval()
         Xq = np.column_stack([rng.random(20), rng.random(20), rng.integers(0, 3, 20)])
         with torch.no_grad():
             post = model.posterior(sur.features(Xq).unsqueeze(-2))

@@ -1,7 +1,7 @@
 """``python -m benchmarks.bo_quality [--quick]`` — optimizer quality against peers.
 
 The full run: all ten Olympus data sets and five stepped synthetic problems,
-six methods, 10 seeds, 50 evaluations.  ``--quick``: four data sets, two
+six methods, 20 seeds, 50 evaluations.  ``--quick``: four data sets, two
 synthetic problems, 3 seeds (under 10 minutes on 2 cores).
 """
 
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="reduced set (under 10 minutes)")
     ap.add_argument("--methods", default=",".join(METHODS), help="semicolon-separated: " + ",".join(METHODS) + "; datarial:key=value,... for engine variants")
     ap.add_argument("--problems", default=None, help="comma-separated data sets / synthetic problems")
-    ap.add_argument("--seeds", type=int, default=None, help="seeds per method and problem (default 10; quick 3)")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per method and problem (default 20; quick 3)")
     ap.add_argument("--budget", type=int, default=50, help="evaluations per run (default 50)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default bo_quality[_quick])")
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     else:
         problems = list(QUICK_PROBLEMS) if args.quick else [*OLYMPUS_DATASETS, *box_problems()]
     loaded = {p: load_problem(p) for p in problems}
-    seeds = list(range(args.seeds if args.seeds else (3 if args.quick else 10)))
+    seeds = list(range(args.seeds if args.seeds else (3 if args.quick else 20)))
     stem = args.out or ("bo_quality_quick" if args.quick else "bo_quality")
     t0 = time.perf_counter()
     checkpoint = RESULTS / f"{stem}.partial.jsonl"

@@ -29,10 +29,11 @@ import numpy as np
 import torch
 from botorch.models import SingleTaskGP
 from botorch.models.transforms.outcome import Standardize
-from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from gpytorch.constraints import GreaterThan
+from gpytorch.kernels import MaternKernel, RBFKernel
 
 from datarial.errors import DatarialError
-from datarial.optimize.exact import ExactGP, Hyperparameters, fit_map, lengthscale_prior
+from datarial.optimize.exact import LENGTHSCALE_MIN, ExactGP, Hyperparameters, fit_map, lengthscale_prior
 from datarial.optimize.settings import ModelSettings
 from datarial.space import Objective, SearchSpace
 
@@ -372,10 +373,11 @@ def fit_surrogate(space: SearchSpace, X: np.ndarray, y: np.ndarray,
     noise = None if train_Yvar is None else train_Yvar / y_std**2
     try:
         hyper = fit_map(feats, (train_Y - y_mean) / y_std, kind=kind, dim=space.dim, noise=noise,
-                        seed=0 if seed is None else int(seed))
+                        seed=0 if seed is None else int(seed), prior=settings.lengthscale_prior)
     except (np.linalg.LinAlgError, ValueError) as exc:
         raise DatarialError(f"the Gaussian-process fit failed: {exc}") from None
-    training = Training(feats, np.asarray(train_Y, dtype=float), train_Yvar, kind, space.dim, hyper, y_mean, y_std)
+    training = Training(feats, np.asarray(train_Y, dtype=float), train_Yvar, kind, space.dim, hyper, y_mean, y_std,
+                        settings.lengthscale_prior)
     return Surrogate(space, settings, training, uniq, means, warp, train_y_model)
 
 
@@ -399,6 +401,7 @@ class Training:
     hyper: Hyperparameters  # standardised units
     y_mean: float
     y_std: float
+    prior: str  # kind of lengthscale prior (see LengthscalePrior)
 
     def exact(self) -> ExactGP:
         ys = (self.y - self.y_mean) / self.y_std
@@ -411,9 +414,12 @@ class Training:
         tX = torch.as_tensor(self.X, dtype=DTYPE)
         tY = torch.as_tensor(self.y, dtype=DTYPE).unsqueeze(-1)
         tYvar = None if self.yvar is None else torch.as_tensor(self.yvar, dtype=DTYPE).unsqueeze(-1)
-        covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=self.X.shape[1], use_rbf_kernel=self.kind == "rbf")
-        # The dimension-scaled prior counts parameters, not one-hot columns.
-        covar.lengthscale_prior.loc.fill_(lengthscale_prior(self.dim)[0])
+        # Like BoTorch's get_covar_module_with_dim_scaled_prior, but the prior
+        # counts search parameters, not one-hot columns, and may be the Gamma one.
+        prior = lengthscale_prior(self.dim, self.prior).gpytorch()
+        covar = (RBFKernel if self.kind == "rbf" else MaternKernel)(
+            ard_num_dims=self.X.shape[1], lengthscale_prior=prior,
+            lengthscale_constraint=GreaterThan(LENGTHSCALE_MIN, transform=None, initial_value=prior.mode))
         model = SingleTaskGP(tX, tY, train_Yvar=tYvar, covar_module=covar, outcome_transform=Standardize(m=1))
         with torch.no_grad():
             model.covar_module.lengthscale = torch.as_tensor(self.hyper.lengthscale, dtype=DTYPE).reshape(1, -1)
