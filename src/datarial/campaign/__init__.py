@@ -1,7 +1,7 @@
 """Campaigns: the shared experiment record of both loops, proposals and history."""
 
+from datarial.campaign.attachments import AttachReport
 from datarial.campaign.campaign import (
-    AttachReport,
     Campaign,
     CampaignInfo,
     CampaignStatus,

@@ -9,11 +9,9 @@ REST API and UI all call these methods.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import secrets
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,8 +23,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from datarial.campaign.attachments import AttachmentsMixin
 from datarial.campaign.descriptors import DescriptorsMixin
 from datarial.campaign.editing import EditingMixin
+from datarial.campaign.modelling import ModelMixin
 from datarial.campaign.records import (
     ExperimentRecord,
     ParsedTable,
@@ -40,26 +40,12 @@ from datarial.io.tables import read_table, write_table
 from datarial.optimize import (
     ModelSettings,
     Observations,
-    Prediction,
-    Surrogate,
-    SurrogateCache,
-    fit_surrogate,
     propose,
-)
-from datarial.optimize.diagnostics import LooDiagnostics, loo_diagnostics
-from datarial.optimize.maps import (
-    ModelMap,
-    UnexploredRegion,
-    best_conditions,
-    compute_map,
-    unexplored_regions,
 )
 from datarial.space import SearchSpace
 from datarial.store import Store
 from datarial.store.models import (
-    AttachmentRow,
     BatchRow,
-    BlobRow,
     CampaignRow,
     DescriptorRow,
     ExperimentRow,
@@ -67,9 +53,6 @@ from datarial.store.models import (
     ProposalRow,
     utcnow,
 )
-
-MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024
-DESCRIPTORS_KIND = "descriptors"  # an attached summary table (measure, value, unit) → descriptors
 
 
 def _aware(t: datetime | None) -> datetime | None:
@@ -140,21 +123,6 @@ class RecordReport:
 
 
 @dataclass(frozen=True)
-class AttachReport:
-    """A file attached to an experiment and, for a derived objective, the value computed from it."""
-
-    attachment_id: int
-    experiment_id: int
-    sha256: str
-    filename: str
-    kind: str
-    stored_new_content: bool
-    value: float | None
-    warnings: list[str] = field(default_factory=list)
-    descriptors: dict[str, tuple[float, str]] = field(default_factory=dict)  # stored from a summary table
-
-
-@dataclass(frozen=True)
 class ExperimentSummary:
     """An experiment with its replicate statistics (objective units)."""
 
@@ -195,7 +163,7 @@ class CampaignStatus:
 
 
 # --------------------------------------------------------------------------- facade
-class Campaign(EditingMixin, DescriptorsMixin):
+class Campaign(EditingMixin, DescriptorsMixin, AttachmentsMixin, ModelMixin):
     """A campaign in a :class:`~datarial.store.Store`; see the module docstring."""
 
     def __init__(self, store: Store, campaign_id: int, name: str, space: SearchSpace,
@@ -469,126 +437,6 @@ class Campaign(EditingMixin, DescriptorsMixin):
         return RecordReport(source, n_prop + n_res, sum(len(e.measurements) for e in parsed.experiments),
                             n_res, parsed.skipped_rows, notices)
 
-    # -- raw files and derived objectives ---------------------------------------------------
-    def attach(self, experiment_id: int, path: str | Path, *, data: bytes | None = None, name: str | None = None,
-               kind: str | None = None, properties: Mapping[str, Any] | None = None, by: str = "") -> AttachReport:
-        """Attach a raw file to an experiment (content-addressed: identical bytes are stored once).
-
-        With a derived objective the file is analysed with ``properties`` (e.g.
-        ``{"size": "0.5x1.2x2.8mm"}``) and its value stored as one replicate
-        measurement of the experiment.  Attaching the same file again with other
-        properties recomputes that value.  Everything in one transaction.
-        """
-        path = Path(path)
-        filename = name or path.name
-        if data is None:
-            try:
-                data = path.read_bytes()
-            except FileNotFoundError:
-                raise DataFileError(f"{path}: file not found") from None
-        if len(data) > MAX_ATTACHMENT_BYTES:
-            raise DataFileError(f"{filename}: {len(data) / 1e6:.0f} MB is over the {MAX_ATTACHMENT_BYTES / 1e6:.0f} MB limit")
-        derived = self.space.objective.derived
-        if kind is None and _is_summary_table(filename, data):
-            kind = DESCRIPTORS_KIND
-        kind = kind or (derived.kind if derived is not None else "file")
-        props = {k: v for k, v in dict(properties or {}).items() if v is not None}
-        digest = hashlib.sha256(data).hexdigest()
-        with self.store.session() as s:
-            exp = s.get(ExperimentRow, experiment_id)
-            if exp is None or exp.campaign_id != self.id:
-                raise NotFoundError(f"experiment {experiment_id} is not part of campaign '{self.name}'")
-            new_blob = s.get(BlobRow, digest) is None
-            if new_blob:
-                s.add(BlobRow(sha256=digest, size=len(data), data=data))
-            att = s.scalar(select(AttachmentRow).where(AttachmentRow.experiment_id == experiment_id,
-                                                       AttachmentRow.sha256 == digest))
-            if att is None:
-                att = AttachmentRow(experiment_id=experiment_id, sha256=digest, filename=filename, kind=kind,
-                                    properties=props, created_by=by)
-                s.add(att)
-            else:  # the same file again: new properties (e.g. corrected dimensions) replace the old
-                att.properties = {**att.properties, **props}
-                att.kind = kind
-            s.flush()
-            value, warnings, described = None, [], {}
-            if kind == DESCRIPTORS_KIND:
-                described, warnings = self._describe(s, att, data, by)
-            elif derived is not None and kind == derived.kind:
-                value, warnings = self._derive(s, att, data, by)
-            return AttachReport(att.id, experiment_id, digest, filename, kind, new_blob, value, warnings, described)
-
-    def _describe(self, s: Session, att: AttachmentRow, data: bytes, by: str) -> tuple[dict[str, tuple[float, str]], list[str]]:
-        """Store the rows of a summary table (measure, value, unit) as the experiment's descriptors."""
-        table = read_table(Path(att.filename), data=data, name=att.filename)
-        cols = {h.strip().lower(): h for h in table.header}
-        missing = [c for c in ("measure", "value", "unit") if c not in cols]
-        if missing:
-            raise DataFileError(f"{att.filename}: row 1: a descriptor summary needs the columns measure, value, unit "
-                                f"(missing {', '.join(missing)}; 'datarial micro quantify/grains --out' write them)")
-        values: dict[str, tuple[float, str]] = {}
-        warnings = []
-        for i, (name, text, unit) in enumerate(zip(table.column(cols["measure"]), table.column(cols["value"]),
-                                                   table.column(cols["unit"]), strict=True)):
-            name = name.strip()
-            if not name:
-                raise DataFileError(f"{table.where(i, cols['measure'])}: empty measure name")
-            try:
-                v = float(text)
-            except ValueError:
-                raise DataFileError(f"{table.where(i, cols['value'])}: not a number ({text!r})") from None
-            if not np.isfinite(v):
-                warnings.append(f"{table.where(i, cols['value'])}: {name} has no value; not stored")
-                continue
-            if name in values:
-                raise DataFileError(f"{table.where(i, cols['measure'])}: '{name}' appears twice")
-            values[name] = (v, unit.strip())
-        self._store_descriptors(s, att.experiment_id, values, source=att.filename, attachment_id=att.id, by=by)
-        return values, warnings
-
-    def _derive(self, s: Session, att: AttachmentRow, data: bytes, by: str) -> tuple[float, list[str]]:
-        """Compute the derived objective from one attachment and store it as its measurement."""
-        from datarial.io.qd_dat import read_measurement
-
-        derived = self.space.objective.derived
-        derived.check_properties(att.properties)
-        parsed = read_measurement(Path(att.filename), data=data, name=att.filename)
-        value = derived.compute(parsed, att.properties)
-        old = s.scalar(select(MeasurementRow).where(MeasurementRow.attachment_id == att.id))
-        note = f"derived: {derived.describe()}" + (f"; sample {att.properties['size']}" if att.properties.get("size") else "")
-        if old is None:
-            s.add(MeasurementRow(experiment_id=att.experiment_id, value=value, unit=self.space.objective.unit,
-                                 measured_by=by or att.created_by, raw_file=f"sha256:{att.sha256} {att.filename}",
-                                 note=note, attachment_id=att.id))
-        else:
-            old.value, old.note = value, note
-        return value, list(parsed.warnings)
-
-    def recompute_derived(self) -> int:
-        """Recompute every derived measurement from the stored raw files (after a definition change)."""
-        derived = self.space.objective.derived
-        if derived is None:
-            raise DatarialError(f"campaign '{self.name}' has no derived objective")
-        n = 0
-        with self.store.session() as s:
-            atts = s.scalars(select(AttachmentRow).join(ExperimentRow)
-                             .where(ExperimentRow.campaign_id == self.id, AttachmentRow.kind == derived.kind)
-                             .order_by(AttachmentRow.id)).all()
-            for att in atts:
-                self._derive(s, att, s.get(BlobRow, att.sha256).data, att.created_by)
-                n += 1
-        return n
-
-    def raw_file(self, sha256: str) -> bytes:
-        """The stored bytes of an attached file."""
-        with self.store.session() as s:
-            mine = s.scalar(select(AttachmentRow.id).join(ExperimentRow).where(
-                AttachmentRow.sha256 == sha256, ExperimentRow.campaign_id == self.id).limit(1))
-            blob = s.get(BlobRow, sha256) if mine is not None else None
-            if blob is None:
-                raise NotFoundError(f"no file with SHA-256 {sha256} is attached in campaign '{self.name}'")
-            return blob.data
-
     # -- reading back -------------------------------------------------------------------
     def _experiment_rows(self, s: Session) -> list[ExperimentRow]:
         return list(s.scalars(
@@ -675,95 +523,7 @@ class Campaign(EditingMixin, DescriptorsMixin):
             rounds=rounds, pending=pending, best=best,
         )
 
-    # -- the model ------------------------------------------------------------------------
-    def surrogate(self, settings: Mapping[str, Any] | None = None, seed: int | None = 0,
-                  observations: Observations | None = None) -> Surrogate:
-        """The GP fitted to every measurement of the campaign (for maps and diagnostics).
 
-        Fits are cached by their data and settings, so maps of an unchanged
-        campaign reuse the model; any new, edited or deleted value refits.
-        """
-        obs = observations if observations is not None else self.observations()
-        if len(obs) == 0:
-            raise DatarialError(f"campaign '{self.name}' has no measurements yet; the model needs data")
-        run_settings = self.settings.replace(**dict(settings or {}))
-        X = self.space.to_unit(obs.columns)
-        key = hashlib.sha256(X.tobytes() + np.asarray(obs.values, dtype=float).tobytes()
-                             + json.dumps([self.space.to_dict(), run_settings.to_dict(), seed],
-                                          sort_keys=True, default=str).encode()).hexdigest()
-        return _SURROGATES.get_or_fit(key, lambda: fit_surrogate(self.space, X, obs.values, run_settings, seed=seed))
-
-    def diagnose(self, settings: Mapping[str, Any] | None = None) -> LooDiagnostics:
-        """Leave-one-out check of the current model (see :mod:`datarial.optimize.diagnostics`)."""
-        return loo_diagnostics(self.surrogate(settings))
-
-    def predict(self, points: Mapping[str, Iterable[Any]], surrogate: Surrogate | None = None) -> Prediction:
-        """Predicted objective (mean, std, ±1σ band; objective units) at value columns."""
-        surrogate = surrogate or self.surrogate()
-        try:
-            columns = {n: list(points[n]) for n in self.space.names}
-        except KeyError as exc:
-            raise DatarialError(f"points.{exc.args[0]}: missing") from None
-        except TypeError:
-            raise DatarialError("points: expected {parameter: [values]}") from None
-        lengths = {len(v) for v in columns.values()}
-        if len(lengths) != 1:
-            raise DatarialError("points: every parameter needs the same number of values")
-        from datarial.campaign.editing import coerce_conditions
-
-        rows = [coerce_conditions(self.space, {n: columns[n][i] for n in self.space.names}, f"points[{i}]")
-                for i in range(lengths.pop())]
-        return surrogate.predict(self.space.to_unit({n: [r[n] for r in rows] for n in self.space.names}))
-
-    def _pending_columns(self) -> dict[str, list[Any]] | None:
-        pend = self.pending()
-        return {n: [p.conditions[n] for p in pend] for n in self.space.names} if pend else None
-
-    def model_map(self, axes: Sequence[str], *, fixed: Mapping[str, Any] | None = None,
-                  resolution: int | None = None, acquisition: str | None = "ei",
-                  settings: Mapping[str, Any] | None = None) -> ModelMap:
-        """Mean, std and acquisition on a 1–3D slice (see :func:`datarial.optimize.maps.compute_map`)."""
-        obs = self.observations()
-        run_settings = self.settings.replace(**dict(settings or {}))
-        sur = self.surrogate(settings, observations=obs)
-        return compute_map(self.space, sur, axes, fixed=fixed, resolution=resolution, acquisition=acquisition,
-                           settings=run_settings, observations=obs, pending=self._pending_columns())
-
-    def unexplored(self, axes: Sequence[str], *, fixed: Mapping[str, Any] | None = None,
-                   resolution: int | None = None, n_suggestions: int = 10) -> UnexploredRegion:
-        """Where no data and high uncertainty remain, with suggested points for researchers."""
-        obs = self.observations()
-        return unexplored_regions(self.space, self.surrogate(observations=obs), axes, fixed=fixed,
-                                  resolution=resolution, observations=obs, n_suggestions=n_suggestions)
-
-    def history_maps(self, axes: Sequence[str], *, fixed: Mapping[str, Any] | None = None,
-                     resolution: int | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> list[tuple[int, ModelMap | None]]:
-        """The mean map after each round (the model fitted to data up to that round).
-
-        The slice is held the same for every round (default: the best condition
-        over all rounds), so the maps can be compared side by side.  A round
-        without data yet gives ``None``.
-        """
-        rounds = [r.round for r in self.status().rounds]
-        everything = self.observations()
-        if fixed is None:
-            fixed = best_conditions(self.space, everything)
-        out: list[tuple[int, ModelMap | None]] = []
-        for k, r in enumerate(rounds):
-            obs = self.observations(max_round=r)
-            if len(obs) == 0:
-                out.append((r, None))
-            else:
-                sur = self.surrogate(observations=obs)
-                out.append((r, compute_map(self.space, sur, axes, fixed=fixed, resolution=resolution,
-                                           acquisition=None, observations=obs)))
-            if progress is not None:
-                progress(k + 1, len(rounds))
-        return out
-
-
-_SURROGATES = SurrogateCache()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -773,14 +533,6 @@ def _finite(x: float) -> float | None:
 
 def _better(goal: str):
     return (lambda a, b: a > b) if goal == "maximize" else (lambda a, b: a < b)
-
-
-def _is_summary_table(filename: str, data: bytes) -> bool:
-    """A CSV whose header is measure,value,unit (what 'micro quantify/grains --out' write)."""
-    if not filename.lower().endswith(".csv"):
-        return False
-    first = data[:200].decode("utf-8-sig", errors="replace").splitlines()[:1]
-    return bool(first) and [c.strip().lower() for c in first[0].replace(";", ",").split(",")] == ["measure", "value", "unit"]
 
 
 def _summary(e: ExperimentRow) -> ExperimentSummary:

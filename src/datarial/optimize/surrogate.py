@@ -33,7 +33,13 @@ from gpytorch.constraints import GreaterThan
 from gpytorch.kernels import MaternKernel, RBFKernel
 
 from datarial.errors import DatarialError
-from datarial.optimize.exact import LENGTHSCALE_MIN, ExactGP, Hyperparameters, fit_map, lengthscale_prior
+from datarial.optimize.exact import (
+    LENGTHSCALE_MIN,
+    ExactGP,
+    Hyperparameters,
+    fit_map,
+    lengthscale_prior,
+)
 from datarial.optimize.settings import ModelSettings
 from datarial.space import Objective, SearchSpace
 

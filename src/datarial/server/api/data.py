@@ -18,7 +18,7 @@ from fastapi import (
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from datarial.campaign.campaign import MAX_ATTACHMENT_BYTES
+from datarial.campaign.attachments import MAX_ATTACHMENT_BYTES
 from datarial.server.api.common import campaign_of, csv_response, plain, read_upload, xlsx_response
 from datarial.server.api.schemas import ExperimentEdit, MeasurementEdit, MeasurementsAdd, ResultsIn
 from datarial.server.auth import Principal, reader, writer
