@@ -305,3 +305,24 @@ def test_enumerated_grid_batch_equals_greedy_rescoring(name):
         np.testing.assert_array_equal(got, want)
         taken.add(want.astype(np.int64).tobytes())
         pending.append(want)
+
+
+def test_gamma_prior_keeps_a_weak_parameter_in_the_model():
+    """The MgB2 failure the Gamma default fixes: a weak effect on one axis under noise.
+
+    With BoTorch's heavy-tailed log-normal prior the weak axis' lengthscale comes out
+    several times the [0, 1] range (the model hardly varies along it); the Gamma prior
+    keeps it near one range.
+    """
+    rng = np.random.default_rng(12)
+    X = rng.random((30, 3))
+    y = np.exp(-8 * (X[:, 0] - 0.6) ** 2) + 0.07 * X[:, 2] + 0.05 * rng.normal(size=30)
+    ys = (y - y.mean()) / y.std(ddof=1)
+    heavy = fit_map(X, ys, prior="lognormal")
+    light = fit_map(X, ys, prior="gamma")
+    assert heavy.lengthscale[2] > 5
+    assert light.lengthscale[2] < 2
+    assert heavy.lengthscale[2] > 3 * light.lengthscale[2]
+    with pytest.raises(Exception, match="lengthscale_prior must be one of"):
+        ModelSettings.from_dict({"lengthscale_prior": "halfcauchy"})
+    assert ModelSettings().lengthscale_prior == "gamma"
