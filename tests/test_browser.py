@@ -264,3 +264,12 @@ def test_descriptors_show_in_the_table_plot_and_model_check(server, page):
     text = page.locator("[data-test=diagnostics-descriptor-r2]").inner_text()
     check = camp.diagnose_descriptors(["porosity"])
     assert f"LOO R² {check.with_descriptors.r2:.3f}" in text and f"{check.process_only.r2:.3f}" in text
+
+    # The check downloads as a table and as a figure.
+    with page.expect_download() as dl:
+        page.locator("[data-test=diagnostics-csv]").click()
+    table = Path(dl.value.path()).read_text()
+    assert "LOO predicted" in table.splitlines()[0] and len(table.splitlines()) == 1 + 18
+    with page.expect_download() as dl:
+        page.locator("[data-test=diagnostics-png]").click()
+    assert Path(dl.value.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -6,9 +6,12 @@ campaign, space, view settings — lives there).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from nicegui import run, ui
 
 from datarial.campaign import Campaign
@@ -24,6 +27,13 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
+
+
+def _export_buttons(export: Callable[[str], Any], csv_label: str, test_id: str) -> None:
+    """PNG, SVG and CSV download buttons calling ``export(fmt)`` (``data-test`` = test_id-fmt)."""
+    for fmt, label in (("png", "PNG"), ("svg", "SVG"), ("csv", csv_label)):
+        # partial leaves no parameter, so NiceGUI calls it without the click event
+        ui.button(label, on_click=partial(export, fmt)).props(f"flat data-test={test_id}-{fmt}")
 
 
 class ModelPanels:
@@ -137,12 +147,17 @@ class ModelPanels:
         if m is None:
             ui.notify("draw a map first (Update map)", type="warning")
             return
-        stem = f"{self.camp.name}-map-{'-'.join(m.axes)}"
+        await self._download(fmt, f"{self.camp.name}-map-{'-'.join(m.axes)}", m.to_frame,
+                             lambda: vmaps.map_figure_mpl(m))
+
+    async def _download(self, fmt: str, stem: str, frame: Callable[[], pd.DataFrame],
+                        figure: Callable[[], Any]) -> None:
+        """Send the table as CSV, or the matplotlib figure as PNG/SVG (drawn off the event loop)."""
         if fmt == "csv":
-            ui.download.content(m.to_frame().to_csv(index=False), f"{stem}.csv", "text/csv")
-        else:
-            data = await run.io_bound(lambda: vmaps.figure_bytes(vmaps.map_figure_mpl(m), fmt))
-            ui.download.content(data, f"{stem}.{fmt}")
+            ui.download.content(frame().to_csv(index=False), f"{stem}.csv", "text/csv")
+            return
+        data = await run.io_bound(lambda: vmaps.figure_bytes(figure(), fmt))
+        ui.download.content(data, f"{stem}.{fmt}")
 
     # ---------------------------------------------------------------- history
     def history_panel(self) -> None:
@@ -205,9 +220,7 @@ class ModelPanels:
                 .props("color=primary data-test=show-unexplored")
             self.unex_spinner = ui.spinner(size="lg")
             self.unex_spinner.visible = False
-            ui.button("PNG", on_click=lambda: self.export_unexplored("png")).props("flat")
-            ui.button("SVG", on_click=lambda: self.export_unexplored("svg")).props("flat")
-            ui.button("suggestions CSV", on_click=lambda: self.export_unexplored("csv")).props("flat")
+            _export_buttons(self.export_unexplored, "suggestions CSV", "unexplored")
         self.unex_box = ui.column().classes("w-full")
 
     async def show_unexplored(self) -> None:
@@ -233,11 +246,8 @@ class ModelPanels:
         if u is None:
             ui.notify("show the unexplored regions first", type="warning")
             return
-        if fmt == "csv":
-            ui.download.content(u.suggestions.to_csv(index=False), f"{self.camp.name}-unexplored.csv", "text/csv")
-        else:
-            data = await run.io_bound(lambda: vmaps.figure_bytes(vmaps.unexplored_mpl(u), fmt))
-            ui.download.content(data, f"{self.camp.name}-unexplored.{fmt}")
+        await self._download(fmt, f"{self.camp.name}-unexplored", lambda: u.suggestions,
+                             lambda: vmaps.unexplored_mpl(u))
 
     # ---------------------------------------------------------------- diagnostics
     def diagnostics_panel(self) -> None:
@@ -250,9 +260,7 @@ class ModelPanels:
                 .classes("w-80").props("use-chips data-test=diagnostics-descriptors")
             self.diag_spinner = ui.spinner(size="lg")
             self.diag_spinner.visible = False
-            ui.button("PNG", on_click=lambda: self.export_diagnostics("png")).props("flat")
-            ui.button("SVG", on_click=lambda: self.export_diagnostics("svg")).props("flat")
-            ui.button("table CSV", on_click=lambda: self.export_diagnostics("csv")).props("flat")
+            _export_buttons(self.export_diagnostics, "table CSV", "diagnostics")
         self.diag_box = ui.column().classes("w-full")
 
     async def show_diagnostics(self) -> None:
@@ -290,12 +298,8 @@ class ModelPanels:
         if d is None:
             ui.notify("check the model first", type="warning")
             return
-        if fmt == "csv":
-            ui.download.content(d.frame(self.last_diagnostics_space).to_csv(index=False),
-                                f"{self.camp.name}-diagnostics.csv", "text/csv")
-            return
         from datarial.viz.diagnostics import diagnostics_mpl
 
-        fig = diagnostics_mpl(d, self.obj.label, log=self.obj.transform == "log")
-        data = await run.io_bound(vmaps.figure_bytes, fig, fmt)
-        ui.download.content(data, f"{self.camp.name}-diagnostics.{fmt}")
+        space = self.last_diagnostics_space
+        await self._download(fmt, f"{self.camp.name}-diagnostics", lambda: d.frame(space),
+                             lambda: diagnostics_mpl(d, self.obj.label, log=self.obj.transform == "log"))
