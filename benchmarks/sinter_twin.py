@@ -13,8 +13,7 @@ or doubled from the truth) shows how tightly the observations pin each one.
 
 Evaluations with a large L or m_tr·k_st need small steps, so the grid is 48²
 and each evaluation may take at most ``--max-steps`` time steps (default
-6000, about 8× what the truth takes; beyond that J = ∞ and the minimiser
-moves on).  The verdict column checks the four identifiable quantities
+6000; beyond that J = ∞ and the minimiser moves on).  The verdict column checks the four identifiable quantities
 (M_surf, M_gb, L, m_tr·k_st) against a tolerance of a factor 1.5.
 
 Run: ``python -m benchmarks.sinter_twin [--trials 100] [--methods tpe,bo] [--workers 2] [--max-steps 6000] [--quick]``.

@@ -60,16 +60,6 @@ class LengthscalePrior:
     a: float  # lognormal: loc; gamma: concentration
     b: float  # lognormal: scale; gamma: rate
 
-    @classmethod
-    def dim_scaled(cls, dim: int, kind: str = "lognormal") -> LengthscalePrior:
-        loc, scale = SQRT2 + 0.5 * math.log(dim), SQRT3
-        if kind == "lognormal":
-            return cls("lognormal", loc, scale)
-        if kind == "gamma":
-            conc = 3.0
-            return cls("gamma", conc, (conc - 1.0) / math.exp(loc - scale**2))
-        raise ValueError(f"unknown lengthscale prior {kind!r}")
-
     @property
     def mode(self) -> float:
         return math.exp(self.a - self.b**2) if self.kind == "lognormal" else (self.a - 1.0) / self.b
@@ -96,8 +86,18 @@ class LengthscalePrior:
 
 
 def lengthscale_prior(dim: int, kind: str = "lognormal") -> LengthscalePrior:
-    """The dimension-scaled lengthscale prior for ``dim`` search parameters."""
-    return LengthscalePrior.dim_scaled(dim, kind)
+    """The dimension-scaled lengthscale prior of ``kind`` for ``dim`` search parameters.
+
+    The default here is BoTorch's (``lognormal``); the engine's is
+    ``ModelSettings.lengthscale_prior`` (``gamma``).
+    """
+    loc, scale = SQRT2 + 0.5 * math.log(dim), SQRT3
+    if kind == "lognormal":
+        return LengthscalePrior("lognormal", loc, scale)
+    if kind == "gamma":
+        conc = 3.0
+        return LengthscalePrior("gamma", conc, (conc - 1.0) / math.exp(loc - scale**2))  # mode = the log-normal's
+    raise ValueError(f"unknown lengthscale prior {kind!r}")
 
 
 def _lognormal_logpdf(x: np.ndarray, loc: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -197,7 +197,8 @@ def fit_map(X: np.ndarray, y: np.ndarray, kind: str = "matern52", dim: int | Non
 
     ``dim`` is the number of search parameters for the lengthscale prior (one-hot
     columns of a categorical parameter count once; default ``w``); ``prior`` the
-    kind of :class:`LengthscalePrior`.  ``noise``:
+    kind of :func:`lengthscale_prior` (default BoTorch's ``lognormal``; the
+    engine passes ``ModelSettings.lengthscale_prior``).  ``noise``:
     given per-point noise variances (standardised units), else the noise is
     learned.  L-BFGS-B starts at the priors' modes, like BoTorch, but works on
     the logarithms of the lengthscales and the noise, which is better
