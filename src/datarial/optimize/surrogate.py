@@ -37,6 +37,7 @@ from datarial.optimize.exact import (
     LENGTHSCALE_MIN,
     ExactGP,
     Hyperparameters,
+    LengthscalePrior,
     fit_map,
     lengthscale_prior,
 )
@@ -382,8 +383,8 @@ def fit_surrogate(space: SearchSpace, X: np.ndarray, y: np.ndarray,
                         seed=0 if seed is None else int(seed), prior=settings.lengthscale_prior)
     except (np.linalg.LinAlgError, ValueError) as exc:
         raise DatarialError(f"the Gaussian-process fit failed: {exc}") from None
-    training = Training(feats, np.asarray(train_Y, dtype=float), train_Yvar, kind, space.dim, hyper, y_mean, y_std,
-                        settings.lengthscale_prior)
+    training = Training(feats, np.asarray(train_Y, dtype=float), train_Yvar, kind, hyper, y_mean, y_std,
+                        lengthscale_prior(space.dim, settings.lengthscale_prior))
     return Surrogate(space, settings, training, uniq, means, warp, train_y_model)
 
 
@@ -403,11 +404,10 @@ class Training:
     y: np.ndarray  # (n,) GP-space targets (not standardised)
     yvar: np.ndarray | None  # (n,) given noise variances, GP space; None: learned
     kind: str  # matern52 | rbf
-    dim: int  # search parameters, for the lengthscale prior
     hyper: Hyperparameters  # standardised units
     y_mean: float
     y_std: float
-    prior: str  # kind of lengthscale prior (see LengthscalePrior)
+    prior: LengthscalePrior  # the one the fit used (dimension-scaled by search parameters)
 
     def exact(self) -> ExactGP:
         ys = (self.y - self.y_mean) / self.y_std
@@ -422,7 +422,7 @@ class Training:
         tYvar = None if self.yvar is None else torch.as_tensor(self.yvar, dtype=DTYPE).unsqueeze(-1)
         # Like BoTorch's get_covar_module_with_dim_scaled_prior, but the prior
         # counts search parameters, not one-hot columns, and may be the Gamma one.
-        prior = lengthscale_prior(self.dim, self.prior).gpytorch()
+        prior = self.prior.gpytorch()
         covar = (RBFKernel if self.kind == "rbf" else MaternKernel)(
             ard_num_dims=self.X.shape[1], lengthscale_prior=prior,
             lengthscale_constraint=GreaterThan(LENGTHSCALE_MIN, transform=None, initial_value=prior.mode))
