@@ -16,7 +16,7 @@ and each evaluation may take at most ``--max-steps`` time steps (default
 6000; beyond that J = ∞ and the minimiser moves on).  The verdict column checks the four identifiable quantities
 (M_surf, M_gb, L, m_tr·k_st) against a tolerance of a factor 1.5.
 
-Run: ``python -m benchmarks.sinter_twin [--trials 100] [--methods tpe,bo] [--workers 2] [--max-steps 6000] [--quick]``.
+Run: ``python -m benchmarks.sinter_twin [--trials 100] [--methods "tpe;bo"] [--workers 2] [--max-steps 6000] [--quick]``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from datarial.sinter.assimilate import Observations, Problem, Unknown, assimilate, twin_observations
+from datarial.errors import DatarialError
+from datarial.sinter.assimilate import (
+    Observations,
+    Problem,
+    Unknown,
+    assimilate,
+    parse_method,
+    twin_observations,
+)
 from datarial.sinter.model import Parameters
 from datarial.sinter.packing import random_packing
 from datarial.sinter.solver import SolverSettings
@@ -57,10 +65,17 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--max-steps", type=int, default=6000, help="time steps one evaluation may take")
-    ap.add_argument("--methods", default="tpe,bo")
+    ap.add_argument("--methods", default="tpe;bo",
+                    help="semicolon-separated minimisers, with sampler options: tpe;bo;bo:startup=20,beta=4")
+    ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default sinter_twin[_quick])")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (SQLite study)")
     ap.add_argument("--quick", action="store_true", help="32² and 16 trials")
     args = ap.parse_args(argv)
+    methods = [m.strip() for m in args.methods.split(";") if m.strip()]
+    try:
+        specs = [parse_method(m, "--methods") for m in methods]
+    except DatarialError as exc:
+        ap.error(str(exc))
     n, trials = (32, 16) if args.quick else (48, args.trials)
     torch.set_num_threads(os.cpu_count() or 1)
     times = [4.0, 8.0, 12.0, 16.0]
@@ -87,7 +102,7 @@ def main(argv=None) -> int:
 
     lines = ["# Sintering data assimilation: five-parameter twin experiment", "",
              f"`python -m benchmarks.sinter_twin{' --quick' if args.quick else ''} --trials {trials} --workers {args.workers} "
-             f"--max-steps {args.max_steps}` on "
+             f"--max-steps {args.max_steps} --methods \"{';'.join(methods)}\"` on "
              f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}.", "",
              f"2D {n}², 7 grains (random packing, periodic), float32; observations: occupancy at t = "
              f"{', '.join(f'{t:g}' for t in times)} (reduced) with Gaussian noise σ = 0.02, σ_R = 0.02; "
@@ -104,10 +119,10 @@ def main(argv=None) -> int:
               + " | m_tr·k_st / truth | within tolerance |", "|---|---:|---:|---:|---:|" + "---:|" * (len(UNKNOWNS) + 1)
               + "---|"]
     print("\n".join(lines))
-    for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
+    for label, (method, options) in zip(methods, specs, strict=True):
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            res = assimilate(problem, method, trials=trials, seed=0, workers=args.workers,
+            res = assimilate(problem, method, trials=trials, seed=0, workers=args.workers, options=options,
                              storage=str(Path(tmp) / "study.db") if args.workers > 1 else None)
         wall = time.perf_counter() - t0
         ratios = [res.best[u.name] / getattr(TRUTH, u.name) for u in UNKNOWNS]
@@ -115,12 +130,12 @@ def main(argv=None) -> int:
         off = [name for name, r in zip(("M_surf", "M_gb", "L", "m_tr·k_st"), [*ratios[:3], prod], strict=True)
                if not 1 / TOLERANCE <= r <= TOLERANCE]
         verdict = "yes" if not off else "no: " + ", ".join(off)
-        row = (f"| {method} | {res.trials} | {res.unfinished} | {wall:.0f} | {res.best_cost:.0f} | "
+        row = (f"| {label} | {res.trials} | {res.unfinished} | {wall:.0f} | {res.best_cost:.0f} | "
                + " | ".join(f"{r:.2f}" for r in ratios) + f" | {prod:.2f} | {verdict} |")
         lines.append(row)
         print(row, flush=True)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"sinter_twin{'_quick' if args.quick else ''}.md"
+    out = RESULTS / f"{args.out or 'sinter_twin' + ('_quick' if args.quick else '')}.md"
     out.write_text("\n".join(lines) + "\n")
     print("wrote", out)
     return 0

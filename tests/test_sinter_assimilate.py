@@ -200,3 +200,78 @@ def test_max_steps_setting_is_validated():
     for bad in (0, "many", 2.5, True):
         with pytest.raises(DatarialError, match=r"assimilate\.max_steps: a whole number"):
             parse_settings({**block, "max_steps": bad}, "assimilate")
+
+
+def test_bo_start_up_is_one_sobol_design_shared_by_workers():
+    """Trial k of the start-up takes row k of the design whichever worker (sampler seed) asks for it."""
+    import optuna
+
+    from datarial.sinter.assimilate import make_sampler, startup_design
+
+    u = [Unknown("M_surf", 0.3, 30.0), Unknown("L", 1.0, 100.0), Unknown("M_gb", 0.0, 2.0, log=False)]
+    design = startup_design(u, 12, seed=7)
+    assert design.shape == (12, 3)
+    for j, x in enumerate(u):  # inside the ranges, and both halves of every axis sampled equally (Sobol balance)
+        lo, hi = x.z_range
+        assert np.all((design[:, j] >= lo) & (design[:, j] <= hi))
+        assert np.sum(design[:8, j] < 0.5 * (lo + hi)) == 4
+    study = optuna.create_study()
+    dist = {f"z{i}": optuna.distributions.FloatDistribution(*x.z_range) for i, x in enumerate(u)}
+    for k in range(12):
+        study.sampler = make_sampler("bo", u, seed=k, startup=12, design_seed=7)  # a different worker each time
+        trial = study.ask(dist)
+        assert [trial.params[f"z{i}"] for i in range(3)] == pytest.approx(list(design[k]))
+        study.tell(trial, 1.0 + k)
+
+
+def test_sampler_options_are_checked_where_they_are_given():
+    from datarial.sinter.assimilate import default_startup, parse_method, parse_settings
+
+    assert parse_method("bo:startup=20,beta=4.5") == ("bo", {"startup": 20, "beta": 4.5})
+    assert parse_method("tpe") == ("tpe", {})
+    assert default_startup([Unknown("M_surf", 1, 10)] * 5) == 20 and default_startup([Unknown("L", 1, 10)]) == 8
+    for spec, msg in (("bo:beta", "key=value"), ("tpe:beta=2", "tpe takes no model settings"),
+                      ("bo:kernel=cubic", "kernel must be one of"), ("bo:startup=0", "startup"),
+                      ("bo:startup=2.5", "startup"), ("cmaes", "minimiser 'cmaes'")):
+        with pytest.raises(DatarialError, match=msg):
+            parse_method(spec, "--methods")
+    block = {"unknowns": {"M_surf": {"low": 0.3, "high": 30}}, "method": "bo"}
+    assert parse_settings({**block, "sampler": {"startup": 12, "beta": 3}}, "assimilate").sampler == \
+        {"startup": 12, "beta": 3}
+    assert parse_settings(block, "assimilate").sampler == {}
+    with pytest.raises(DatarialError, match=r"assimilate\.sampler: model settings: unknown setting 'bta'"):
+        parse_settings({**block, "sampler": {"bta": 3}}, "assimilate")
+    with pytest.raises(DatarialError, match=r"assimilate\.sampler: a mapping"):
+        parse_settings({**block, "sampler": [1, 2]}, "assimilate")
+
+
+def test_bo_worker_waits_for_an_earlier_trial_still_choosing_its_point():
+    """Two workers that ask together must not propose the same point: the later one waits for the earlier
+    one's parameters and takes them as pending."""
+    import threading
+
+    import optuna
+
+    from datarial.sinter.assimilate import make_sampler
+
+    u = [Unknown("M_surf", 0.3, 30.0), Unknown("L", 1.0, 100.0)]
+    dist = {f"z{i}": optuna.distributions.FloatDistribution(*x.z_range) for i, x in enumerate(u)}
+    data = np.random.default_rng(0).uniform([-0.5, 0.0], [1.4, 2.0], (12, 2))
+
+    def study_with_data():
+        study = optuna.create_study(sampler=make_sampler("bo", u, seed=0, startup=8))
+        for z in data:
+            study.add_trial(optuna.trial.create_trial(params={"z0": z[0], "z1": z[1]}, distributions=dist,
+                                                      value=1.0 + (z[0] - 0.6) ** 2 + (z[1] - 1.0) ** 2))
+        return study
+
+    alone = study_with_data()
+    first = alone.ask(dist).params  # what the earlier worker will propose
+    study = study_with_data()
+    earlier = study.ask()  # running, still choosing
+    threading.Timer(0.5, lambda: [earlier.suggest_float(k, d.low, d.high) for k, d in dist.items()]).start()
+    t0 = time.perf_counter()
+    later = study.ask(dist)
+    assert time.perf_counter() - t0 >= 0.45  # it waited for the earlier trial
+    assert earlier.params == pytest.approx(first)
+    assert later.params != pytest.approx(earlier.params)

@@ -188,7 +188,8 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     occupancy or labels on the simulation grid; > 0.5 = inside particles).
     CONFIG's 'assimilate' block names the unknowns:
     {M_surf: {low: 0.3, high: 30, log: true, prior: 3, prior_sd: 1}, ...}, sigma_r, method, trials, workers, storage,
-    max_steps (time steps one evaluation may take; slower ones fail with J = inf).
+    max_steps (time steps one evaluation may take; slower ones fail with J = inf), sampler (startup: trials of
+    the start-up design, default 4 per unknown, at least 8; for bo also model settings such as beta).
     """
     from datarial.sinter.assimilate import Problem, assimilate
     from datarial.sinter.config import load_config
@@ -216,7 +217,7 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
 
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("assimilating", total=trials)
-        result = assimilate(problem, method, trials, workers, storage, seed=seed,
+        result = assimilate(problem, method, trials, workers, storage, seed=seed, options=block.sampler,
                             progress=lambda done, total: bar.update(task, completed=done))
     result.table().to_csv(out / "history.csv", index=False)
     import pandas as pd

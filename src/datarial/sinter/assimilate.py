@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -146,8 +147,46 @@ def twin_observations(problem: Problem, truth: Parameters, times: Sequence[float
     return Observations(np.asarray(times, float), np.clip(clean + noise * rng.standard_normal(clean.shape), 0, 1))
 
 
-# ----------------------------------------------------------------------------- datarial BO as an Optuna sampler
-def _datarial_sampler(unknowns: Sequence[Unknown], seed: int, n_startup: int = 8):
+# ----------------------------------------------------------------------------- minimisers as Optuna samplers
+def startup_design(unknowns: Sequence[Unknown], n: int, seed: int) -> np.ndarray:
+    """The first ``n`` points (z values, one row each) of a scrambled Sobol sequence over the unknowns' ranges.
+
+    Trial k of a study takes row k, so workers on any machine fill one
+    space-filling design between them instead of drawing at random.
+    """
+    from scipy.stats import qmc
+
+    with warnings.catch_warnings():  # a count that is not a power of two only costs a little balance
+        warnings.simplefilter("ignore")
+        u = qmc.Sobol(len(unknowns), scramble=True, seed=seed).random(max(n, 1))
+    lo = np.array([x.z_range[0] for x in unknowns])
+    hi = np.array([x.z_range[1] for x in unknowns])
+    return lo + u * (hi - lo)
+
+
+def _pending_trials(study, trial, names: Sequence[str], wait: float) -> list:
+    """The other running trials with their point chosen (the pending points of ``trial``'s proposal).
+
+    Workers that finish together ask together; a trial numbered before
+    ``trial`` that is still choosing its point (no parameters yet) is waited
+    for, up to ``wait`` seconds, so that two workers never propose the same
+    point from the same data.  Later trials wait for this one in turn.
+    """
+    import optuna
+
+    deadline = time.monotonic() + wait
+    while True:
+        running = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+                   if t.number != trial.number]
+        chosen = [t for t in running if all(n in t.params for n in names)]
+        choosing = [t for t in running if t.number < trial.number and not all(n in t.params for n in names)]
+        if not choosing or time.monotonic() > deadline:
+            return chosen
+        time.sleep(0.05)
+
+
+def _datarial_sampler(unknowns: Sequence[Unknown], seed: int, startup: int, design_seed: int,
+                      settings: Any = None, pending_wait: float = 60.0):
     import optuna
 
     from datarial.optimize import Observations as Obs
@@ -160,37 +199,38 @@ def _datarial_sampler(unknowns: Sequence[Unknown], seed: int, n_startup: int = 8
         "parameters": [{"name": f"z{i}", "type": "continuous", "low": u.z_range[0], "high": u.z_range[1],
                         "step": (u.z_range[1] - u.z_range[0]) / 400} for i, u in enumerate(unknowns)],
     })
+    design = startup_design(unknowns, startup, design_seed)
+    names = [f"z{i}" for i in range(len(unknowns))]
 
     class DatarialSampler(optuna.samplers.BaseSampler):
-        """Optuna sampler that asks datarial's engine (GP on log10 J, UCB) for the next trial."""
+        """Optuna sampler: a Sobol start-up design, then datarial's engine (GP on log10 J, UCB)."""
 
         def __init__(self) -> None:
             self._random = optuna.samplers.RandomSampler(seed=seed)
             self._seed = seed
 
         def infer_relative_search_space(self, study, trial):
-            return optuna.search_space.intersection_search_space(study.get_trials(deepcopy=False))
+            return {f"z{i}": optuna.distributions.FloatDistribution(*u.z_range) for i, u in enumerate(unknowns)}
 
         def sample_relative(self, study, trial, search_space):
-            if not search_space:
-                return {}
+            if trial.number < startup:
+                return {f"z{i}": float(v) for i, v in enumerate(design[trial.number])}
+            running = _pending_trials(study, trial, names, wait=pending_wait)
             complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
                         if t.value is not None]
             done = [t for t in complete if math.isfinite(t.value) and t.value > 0]
-            if len(done) < n_startup:
-                return {}
+            if len(done) < 3:
+                return {}  # too few finished to fit: a random point (sample_independent)
             # Failed simulations (J = inf: blown up or over max_steps) enter at the
             # worst finite cost, so that the model steers away from them.
             failed = [t for t in complete if math.isinf(t.value)]
             worst = max(t.value for t in done)
             values = [t.value for t in done] + [worst] * len(failed)
             done += failed
-            running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-            cols = {f"z{i}": [t.params[f"z{i}"] for t in done] for i in range(len(unknowns))}
-            pend = {f"z{i}": [t.params[f"z{i}"] for t in running if f"z{i}" in t.params and t.number != trial.number]
-                    for i in range(len(unknowns))}
-            prop = propose(space, Obs(cols, np.array(values)), q=1,
-                           seed=self._seed + trial.number, pending=pend if pend["z0"] else None)
+            cols = {n: [t.params[n] for t in done] for n in names}
+            pend = {n: [t.params[n] for t in running] for n in names}
+            prop = propose(space, Obs(cols, np.array(values)), q=1, settings=settings,
+                           seed=self._seed + trial.number, pending=pend if running else None)
             return {k: float(v) for k, v in prop.conditions[0].items()}
 
         def sample_independent(self, study, trial, param_name, param_distribution):
@@ -199,14 +239,55 @@ def _datarial_sampler(unknowns: Sequence[Unknown], seed: int, n_startup: int = 8
     return DatarialSampler()
 
 
-def make_sampler(method: str, unknowns: Sequence[Unknown], seed: int):
+def default_startup(unknowns: Sequence[Unknown]) -> int:
+    """Start-up trials before the model takes over: 4 per unknown, at least 8."""
+    return max(8, 4 * len(unknowns))
+
+
+def make_sampler(method: str, unknowns: Sequence[Unknown], seed: int, startup: int | None = None,
+                 design_seed: int | None = None, **model: Any):
+    """The Optuna sampler of a minimiser.
+
+    ``startup``: trials before the model takes over (default :func:`default_startup`);
+    for ``bo`` they are a scrambled Sobol design seeded by ``design_seed``
+    (default ``seed``), shared by all workers. ``model``: :class:`ModelSettings`
+    fields for ``bo`` (e.g. ``beta=4``).
+    """
     import optuna
 
+    startup = default_startup(unknowns) if startup is None else startup
+    if isinstance(startup, bool) or not isinstance(startup, int) or startup < 1:
+        raise DatarialError(f"startup: a whole number of trials, at least 1, got {startup!r}")
     if method == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=8, multivariate=True)
+        if model:
+            raise DatarialError(f"tpe takes no model settings, got {', '.join(sorted(model))}")
+        # (Optuna 5's TPE treats running trials as bad by default, the "constant liar" for parallel workers)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True)
     if method == "bo":
-        return _datarial_sampler(unknowns, seed)
+        from datarial.optimize.settings import ModelSettings
+
+        return _datarial_sampler(unknowns, seed, startup, seed if design_seed is None else design_seed,
+                                 ModelSettings.from_dict(model) if model else None)
     raise DatarialError(f"minimiser {method!r}: use one of {', '.join(METHODS)}")
+
+
+def parse_method(spec: str, where: str = "method") -> tuple[str, dict[str, Any]]:
+    """``"bo:startup=20,beta=4"`` → ("bo", {"startup": 20, "beta": 4.0}); the options are checked."""
+    method, _, opts = spec.strip().partition(":")
+    options: dict[str, Any] = {}
+    for item in filter(None, (x.strip() for x in opts.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise DatarialError(f"{where}: options are key=value, got {item!r} in {spec!r}")
+        try:
+            options[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else float(value)
+        except ValueError:
+            options[key.strip()] = value.strip()
+    try:
+        make_sampler(method, [Unknown("M_surf", 1.0, 10.0)], 0, **options)
+    except DatarialError as exc:
+        raise DatarialError(f"{where}: {exc.message}") from None
+    return method, options
 
 
 def _objective(problem: Problem):
@@ -226,8 +307,11 @@ def _objective(problem: Problem):
 
 
 def open_study(storage: str | None, name: str, method: str, unknowns: Sequence[Unknown], seed: int,
-               heartbeat: tuple[int, int] = (10, 30)):
+               heartbeat: tuple[int, int] = (10, 30), options: dict[str, Any] | None = None,
+               design_seed: int | None = None):
     """Create or load the study (``storage``: None = in memory, a path = SQLite file, or a database URL).
+
+    ``options`` go to :func:`make_sampler` (``startup``, model settings for ``bo``).
 
     ``heartbeat`` = (interval, grace) in s: a trial whose worker stopped beating
     for ``grace`` seconds is marked failed by the next worker that starts a trial.
@@ -241,7 +325,8 @@ def open_study(storage: str | None, name: str, method: str, unknowns: Sequence[U
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 4–5, and what makes workers safe
             warnings.simplefilter("ignore")
             store = optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1])
-    study = optuna.create_study(study_name=name, storage=store, sampler=make_sampler(method, unknowns, seed),
+    study = optuna.create_study(study_name=name, storage=store, sampler=make_sampler(method, unknowns, seed, design_seed=design_seed,
+                                                                          **(options or {})),
                                 direction="minimize", load_if_exists=True)
     if store is not None:
         fail_orphaned_trials(study)
@@ -283,12 +368,13 @@ def fail_orphaned_trials(study) -> list[int]:
     return failed
 
 
-def _worker(problem: Problem, storage: str, name: str, method: str, seed: int, trials: int) -> None:
+def _worker(problem: Problem, storage: str, name: str, method: str, seed: int, trials: int,
+            options: dict[str, Any] | None, design_seed: int) -> None:
     import optuna
     import torch
 
     torch.set_num_threads(1)
-    study = open_study(storage, name, method, problem.unknowns, seed)
+    study = open_study(storage, name, method, problem.unknowns, seed, options=options, design_seed=design_seed)
     study.optimize(_objective(problem), callbacks=[optuna.study.MaxTrialsCallback(
         trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL))])
 
@@ -315,14 +401,19 @@ class AssimilationResult:
 
 def assimilate(problem: Problem, method: str = "tpe", trials: int = 100, workers: int = 1,
                storage: str | None = None, study_name: str = "assimilation", seed: int = 0,
-               progress: Callable[[int, int], None] | None = None) -> AssimilationResult:
-    """Minimise J over the unknowns with ``trials`` evaluations; ``workers`` > 1 runs processes on ``storage``."""
+               progress: Callable[[int, int], None] | None = None,
+               options: dict[str, Any] | None = None) -> AssimilationResult:
+    """Minimise J over the unknowns with ``trials`` evaluations; ``workers`` > 1 runs processes on ``storage``.
+
+    ``options``: sampler options (:func:`make_sampler`), e.g. ``{"startup": 20, "beta": 4}``.
+    """
 
     if trials < 1:
         raise DatarialError("trials must be at least 1")
     if workers > 1 and not storage:
         raise DatarialError("parallel workers share the study through a storage: give a file or database URL")
-    study = open_study(storage, study_name, method, problem.unknowns, seed)
+    make_sampler(method, problem.unknowns, seed, **(options or {}))  # bad options fail here, not in a worker
+    study = open_study(storage, study_name, method, problem.unknowns, seed, options=options)
     if workers <= 1:
         cb = []
         if progress is not None:
@@ -331,13 +422,14 @@ def assimilate(problem: Problem, method: str = "tpe", trials: int = 100, workers
     else:
         ctx = multiprocessing.get_context("spawn")
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        procs = [ctx.Process(target=_worker, args=(problem, storage, study_name, method, seed + 1 + w, trials))
+        procs = [ctx.Process(target=_worker, args=(problem, storage, study_name, method, seed + 1 + w, trials,
+                                                          options, seed))
                  for w in range(workers)]
         for p in procs:
             p.start()
         for p in procs:
             p.join()
-        study = open_study(storage, study_name, method, problem.unknowns, seed)
+        study = open_study(storage, study_name, method, problem.unknowns, seed, options=options)
     return result_of(study, problem.unknowns, method)
 
 
@@ -389,15 +481,17 @@ class AssimilationSettings:
     workers: int = 1
     storage: str | None = None
     max_steps: int | None = None
+    sampler: dict[str, Any] = field(default_factory=dict)  # make_sampler options: startup, ModelSettings fields (bo)
 
 
 def parse_settings(block: Any, where: str) -> AssimilationSettings:
-    """``{unknowns, sigma_r, method, trials, workers, storage, max_steps}`` → settings, with errors naming the field."""
+    """``{unknowns, sigma_r, method, trials, workers, storage, max_steps, sampler}`` → settings, errors naming the field."""
+    keys = ("unknowns", "sigma_r", "method", "trials", "workers", "storage", "max_steps", "sampler")
     if not isinstance(block, dict):
-        raise DatarialError(f"{where}: a mapping (unknowns, sigma_r, method, trials, workers, storage, max_steps)")
+        raise DatarialError(f"{where}: a mapping ({', '.join(keys)})")
     if "unknowns" not in block:
         raise DatarialError(f"{where}: needs 'unknowns' (parameter: {{low, high}})")
-    bad = set(block) - {"unknowns", "sigma_r", "method", "trials", "workers", "storage", "max_steps"}
+    bad = set(block) - set(keys)
     if bad:
         raise DatarialError(f"{where}: unknown key(s) {', '.join(sorted(bad))}")
     method = str(block.get("method", "tpe"))
@@ -414,5 +508,13 @@ def parse_settings(block: Any, where: str) -> AssimilationSettings:
     max_steps = block.get("max_steps")
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
         raise DatarialError(f"{where}.max_steps: a whole number of time steps, at least 1, got {max_steps!r}")
-    return AssimilationSettings(tuple(parse_unknowns(block["unknowns"], f"{where}.unknowns")), sigma_r, method,
-                                trials, workers, None if storage is None else str(storage), max_steps)
+    unknowns = tuple(parse_unknowns(block["unknowns"], f"{where}.unknowns"))
+    sampler = block.get("sampler") or {}
+    if not isinstance(sampler, dict):
+        raise DatarialError(f"{where}.sampler: a mapping such as {{startup: 20, beta: 4}}")
+    try:
+        make_sampler(method, unknowns, 0, **sampler)
+    except DatarialError as exc:
+        raise DatarialError(f"{where}.sampler: {exc.message}") from None
+    return AssimilationSettings(unknowns, sigma_r, method, trials, workers, None if storage is None else str(storage),
+                                max_steps, dict(sampler))
