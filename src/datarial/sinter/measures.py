@@ -1,4 +1,4 @@
-"""Densification measures of a sintering state: mass, density, neck radius, convex-hull volume."""
+"""Densification measures of a sintering state: mass, density, neck radius, convex-hull volume; neck-growth exponent."""
 
 from __future__ import annotations
 
@@ -72,3 +72,23 @@ def measures(state: State) -> Measures:
     return Measures(state.time, float(state.rho.sum()), float(state.rho.mean()),
                     float(np.linalg.norm(g.centre[1] - g.centre[0])) if two else None,
                     neck_radius(state) if two else None, hull_volume(state), int(alive.sum()))
+
+
+def neck_exponents(times: np.ndarray, neck: np.ndarray, lo: float, hi: float) -> tuple[float, float, int]:
+    """The exponent n of xⁿ ∝ t from neck sizes x (any unit, e.g. x/r) at increasing times, in lo < x < hi.
+
+    Returns (n from the slope of log t against log x, n from the rate form
+    dx/dt ∝ x^(1−n), samples in the window); NaN where fewer than 4 points
+    fall in it.  A neck that starts at a finite x₀ follows xⁿ − x₀ⁿ ∝ t, and the
+    first estimate then exceeds n (its local value is n·xⁿ/(xⁿ − x₀ⁿ)); the
+    rate form does not depend on the start.  Rates are taken between
+    consecutive samples, at their geometric mid-points.
+    """
+    t, x = np.asarray(times, float), np.asarray(neck, float)
+    sel = (x > lo) & (x < hi)
+    n_time = float(np.polyfit(np.log(x[sel]), np.log(t[sel]), 1)[0]) if sel.sum() > 3 else math.nan
+    rate = np.diff(x) / np.diff(t)
+    xm = np.sqrt(x[1:] * x[:-1])
+    ok = (xm > lo) & (xm < hi) & (rate > 0)
+    n_rate = 1.0 - float(np.polyfit(np.log(xm[ok]), np.log(rate[ok]), 1)[0]) if ok.sum() > 3 else math.nan
+    return n_time, n_rate, int(sel.sum())
