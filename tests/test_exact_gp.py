@@ -121,7 +121,7 @@ def test_posterior_and_believer_conditioning_equal_botorch():
         tP = torch.as_tensor(P)
         fantasy = model.condition_on_observations(tP, model.posterior(tP).mean)
         post2 = fantasy.posterior(torch.as_tensor(Xq).unsqueeze(-2))
-    noise = float(model.likelihood.noise)
+    noise = float(model.likelihood.noise.detach())
     mu2, var2 = gp.mean_var(Xq, gp.condition(P, np.full(4, noise)))
     np.testing.assert_allclose(ym + ys * mu2, post2.mean.reshape(-1).numpy(), rtol=1e-8, atol=1e-8)
     np.testing.assert_allclose(ys**2 * var2, post2.variance.reshape(-1).numpy(), rtol=1e-6, atol=1e-9)

@@ -325,9 +325,9 @@ def open_study(storage: str | None, name: str, method: str, unknowns: Sequence[U
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 4–5, and what makes workers safe
             warnings.simplefilter("ignore")
             store = optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1])
-    study = optuna.create_study(study_name=name, storage=store, sampler=make_sampler(method, unknowns, seed, design_seed=design_seed,
-                                                                          **(options or {})),
-                                direction="minimize", load_if_exists=True)
+    sampler = make_sampler(method, unknowns, seed, design_seed=design_seed, **(options or {}))
+    study = optuna.create_study(study_name=name, storage=store, sampler=sampler, direction="minimize",
+                                load_if_exists=True)
     if store is not None:
         fail_orphaned_trials(study)
     return study
@@ -422,8 +422,8 @@ def assimilate(problem: Problem, method: str = "tpe", trials: int = 100, workers
     else:
         ctx = multiprocessing.get_context("spawn")
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        procs = [ctx.Process(target=_worker, args=(problem, storage, study_name, method, seed + 1 + w, trials,
-                                                          options, seed))
+        procs = [ctx.Process(target=_worker,  # worker w samples with seed + 1 + w, all share the design of `seed`
+                             args=(problem, storage, study_name, method, seed + 1 + w, trials, options, seed))
                  for w in range(workers)]
         for p in procs:
             p.start()
