@@ -412,7 +412,7 @@ def assimilate(problem: Problem, method: str = "tpe", trials: int = 100, workers
         raise DatarialError("trials must be at least 1")
     if workers > 1 and not storage:
         raise DatarialError("parallel workers share the study through a storage: give a file or database URL")
-    make_sampler(method, problem.unknowns, seed, **(options or {}))  # bad options fail here, not in a worker
+    # the sampler is built here, in this process: bad options fail before any worker starts
     study = open_study(storage, study_name, method, problem.unknowns, seed, options=options)
     if workers <= 1:
         cb = []
