@@ -109,6 +109,20 @@ def test_grains_share_fields_and_are_remapped_when_they_meet():
     assert float(st.eta.sum()) == pytest.approx(total, rel=1e-12)
 
 
+def test_long_grains_that_touch_end_to_end_get_their_own_fields():
+    """Fields are assigned from each grain's farthest voxel, not its equal-area radius: two rods 40 cells long
+    touching end to end (equal-area radius 10) must not share a field, or they would merge into one."""
+    labels = np.zeros((24, 104), dtype=np.int32)
+    labels[8:16, 12:52] = 1
+    labels[8:16, 52:92] = 2
+    st = initial_state(from_labels(labels), SolverSettings(boundary="zero-flux"))
+    assert st.grains.field[0] != st.grains.field[1]
+    sim = Simulation(st, Parameters(), SolverSettings(boundary="zero-flux", dt=0.05))
+    sim.run(2.0)
+    seen = sim.state.grain_map()
+    assert set(np.unique(seen[12, 20:85]).tolist()) == {0, 1}  # still two grains along the rods' axis
+
+
 def test_many_grains_need_few_fields():
     pk = random_packing((128, 128, 128), 732, 4.0, seed=1, overlap=0.1)
     st = initial_state(pk, SolverSettings(dtype="float32"))

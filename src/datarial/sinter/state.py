@@ -112,6 +112,23 @@ def _min_image(d: np.ndarray, size: np.ndarray, periodic: bool) -> np.ndarray:
     return d - size * np.round(d / size) if periodic else d
 
 
+def _extents(labels: np.ndarray, centres: np.ndarray, periodic: bool) -> np.ndarray:
+    """Largest distance (cells) from each grain's centre to one of its voxels.
+
+    Used instead of the equal-volume radius when fields are first assigned, so that
+    elongated or irregular grains (a segmented tomogram) that touch never share a field.
+    """
+    from scipy import ndimage
+
+    idx = np.nonzero(labels)
+    lab = labels[idx]
+    size = np.asarray(labels.shape, float)
+    d = np.stack(idx, axis=-1).astype(float) - centres[lab - 1]
+    d = _min_image(d, size, periodic)
+    far = ndimage.maximum(np.sum(d * d, axis=-1), lab, index=np.arange(1, len(centres) + 1))
+    return np.sqrt(np.asarray(far, dtype=float)) + 0.5
+
+
 def assign_fields(centres: np.ndarray, radii: np.ndarray, shape: tuple[int, ...], periodic: bool,
                   margin: float) -> np.ndarray:
     """Greedy colouring: grains closer than r_i + r_j + margin get different fields (largest first)."""
@@ -145,8 +162,8 @@ def initial_state(packing: Packing, settings: SolverSettings | None = None, widt
     volumes = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(float)
     if np.any(volumes == 0):
         raise DatarialError(f"grain(s) {', '.join(map(str, np.flatnonzero(volumes == 0) + 1))} have no voxel")
-    radii = np.array([_radius(v, len(shape)) for v in volumes])
-    fields = assign_fields(packing.centres, radii, shape, periodic, settings.remap_margin + 2 * width)
+    fields = assign_fields(packing.centres, _extents(labels, packing.centres, periodic), shape, periodic,
+                           settings.remap_margin + 2 * width)
     nf = int(fields.max()) + 1
 
     def smooth(mask: np.ndarray) -> np.ndarray:
