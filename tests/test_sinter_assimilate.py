@@ -275,3 +275,50 @@ def test_bo_worker_waits_for_an_earlier_trial_still_choosing_its_point():
     assert time.perf_counter() - t0 >= 0.45  # it waited for the earlier trial
     assert earlier.params == pytest.approx(first)
     assert later.params != pytest.approx(earlier.params)
+
+
+def test_trust_region_length_follows_the_turbo_rules():
+    from datarial.sinter.assimilate import TrustRegion
+
+    tr = TrustRegion()
+    start = [5.0, 4.0, 6.0]  # the design: best 4, the box not moved
+    assert tr.length(start, startup=3, dim=2) == 0.8
+    assert tr.length(start + [3.0, 2.0, 1.0], 3, 2) == 1.6  # three improvements in a row: doubled
+    assert tr.length(start + [3.0, 2.0, 1.0, 0.5, 0.4, 0.3], 3, 2) == 1.6  # capped
+    assert tr.length(start + [4.0] * 4, 3, 2) == 0.4  # max(4, d) trials without one: halved
+    assert tr.length(start + [4.0] * 8, 3, 6) == 0.4  # 6 unknowns: halved after 6, not yet again
+    assert tr.length(start + [4.0, math.inf, 4.5, 9.0], 3, 2) == 0.4  # failed simulations count as misses
+    assert tr.length(start + [3.999999] * 4, 3, 2) == 0.4  # below the tolerance is no improvement
+    assert tr.length(start + [9.0] * 28, 3, 2) == 0.8  # halved 7 times, 0.00625 < 2⁻⁷: restarted
+    box = tr.candidates(np.array([0.1, 0.5, 0.9]), 0.2, 300, seed=0)
+    assert box.shape == (300, 3)
+    assert np.all(box >= [0.0, 0.4, 0.8]) and np.all(box <= [0.2, 0.6, 1.0])
+    assert np.all((box != [0.1, 0.5, 0.9]).any(axis=1))  # every candidate moves at least one coordinate
+
+
+def test_bo_with_a_trust_region_proposes_near_the_best_point():
+    import optuna
+
+    from datarial.sinter.assimilate import make_sampler
+
+    u = [Unknown("M_surf", 0.3, 30.0), Unknown("L", 1.0, 100.0)]
+    dist = {f"z{i}": optuna.distributions.FloatDistribution(*x.z_range) for i, x in enumerate(u)}
+    study = optuna.create_study(sampler=make_sampler("bo", u, seed=0, startup=8, trust_region=True))
+    rng = np.random.default_rng(1)
+    z = rng.uniform([-0.52, 0.0], [1.48, 2.0], (8, 2))
+    best = np.array([0.2, 1.5])
+    for row in z:
+        study.add_trial(optuna.trial.create_trial(params={"z0": row[0], "z1": row[1]}, distributions=dist,
+                                                  value=1.0 + float(np.sum((row - best) ** 2))))
+    for k in range(8):  # no improvement on the best of the design: the box halves after 4
+        study.add_trial(optuna.trial.create_trial(params={"z0": 1.4, "z1": 0.1 + 0.01 * k}, distributions=dist,
+                                                  value=50.0))
+    trial = study.ask(dist)
+    assert trial.user_attrs["trust_region_length"] == 0.2
+    centre = z[np.argmin(np.sum((z - best) ** 2, axis=1))]
+    width = np.array([2.0, 2.0])  # the z ranges
+    assert np.all(np.abs(np.array([trial.params["z0"], trial.params["z1"]]) - centre) <= 0.1 * width + 1e-9)
+    with pytest.raises(DatarialError, match="tpe takes no model settings, got trust_region"):
+        make_sampler("tpe", u, 0, trust_region=True)
+    with pytest.raises(DatarialError, match="trust_region: true or false"):
+        make_sampler("bo", u, 0, trust_region="yes")
