@@ -314,7 +314,7 @@ def test_bo_with_a_trust_region_proposes_near_the_best_point():
         study.add_trial(optuna.trial.create_trial(params={"z0": 1.4, "z1": 0.1 + 0.01 * k}, distributions=dist,
                                                   value=50.0))
     trial = study.ask(dist)
-    assert trial.user_attrs["trust_region_length"] == 0.2
+    assert study.trials[-1].user_attrs["trust_region_length"] == 0.2  # stored with the trial
     centre = z[np.argmin(np.sum((z - best) ** 2, axis=1))]
     width = np.array([2.0, 2.0])  # the z ranges
     assert np.all(np.abs(np.array([trial.params["z0"], trial.params["z1"]]) - centre) <= 0.1 * width + 1e-9)

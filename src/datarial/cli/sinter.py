@@ -189,7 +189,8 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     CONFIG's 'assimilate' block names the unknowns:
     {M_surf: {low: 0.3, high: 30, log: true, prior: 3, prior_sd: 1}, ...}, sigma_r, method, trials, workers, storage,
     max_steps (time steps one evaluation may take; slower ones fail with J = inf), sampler (startup: trials of
-    the start-up design, default 4 per unknown, at least 8; for bo also model settings such as beta).
+    the start-up design, default 4 per unknown, at least 8; for bo also trust_region: true, a local search
+    box around the best point, and model settings such as beta).
     """
     from datarial.sinter.assimilate import Problem, assimilate
     from datarial.sinter.config import load_config

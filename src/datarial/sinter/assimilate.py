@@ -304,7 +304,8 @@ def _datarial_sampler(unknowns: Sequence[Unknown], seed: int, startup: int, desi
             pool = {n: lo[i] + unit[:, i] * width[i] for i, n in enumerate(names)}
             pick = propose_from_pool(space, obs, pool, q=1, settings=settings, seed=self._seed + trial.number,
                                      pending=pend if running else None)
-            trial.set_user_attr("trust_region_length", ell)
+            # (the sampler sees a frozen trial, whose own set_user_attr would not reach a database)
+            study._storage.set_trial_user_attr(trial._trial_id, "trust_region_length", ell)
             return {n: float(pool[n][pick.rows[0]]) for n in names}
 
         def sample_independent(self, study, trial, param_name, param_distribution):
