@@ -19,8 +19,18 @@ dx/dt ∝ x^(1−n), which is what the mechanism analysis gives, holds whatever
 the start: the table reports n from the slope of log(dx/dt) against log x,
 beside the log t – log x fit.
 
+Grain-boundary diffusion grows the neck only if the grains approach: the
+boundary is then the sink of the vacancies (the source of the matter) that
+diffusion along it carries to the neck.  The ``gb`` case therefore has
+rigid-body motion on (k_st = 10, m_tr = 50) with ρ0 = 1.  With this free
+energy a flat boundary has ρ = 1 exactly (ηᵢ + ηⱼ = 1 across it makes
+∂f/∂ρ vanish at ρ = 1), so Wang's ρ0 = 0.9816 makes the boundary's interior
+push the grains apart, in proportion to its length, against the pull at the
+neck's edge, and the neck stops where the two balance;
+``--set rho0=0.9816`` shows it.
+
 Run: ``python -m benchmarks.sinter_neck [--mechanism surf|gb|vol] [--radius 20] [--dim 3] [--time 200]
-[--dt 0.1] [--until 0.6] [--out FILE-STEM]``;
+[--dt 0.1] [--until 0.6] [--set k_st=10,m_tr=50] [--out FILE-STEM]``;
 ``--radius 20,40,60`` runs a resolution study.
 """
 
@@ -36,6 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from datarial.errors import DatarialError
 from datarial.sinter.measures import neck_exponents
 from datarial.sinter.model import Parameters, interface_properties
 from datarial.sinter.packing import two_particles
@@ -44,18 +55,18 @@ from datarial.sinter.solver import Simulation, SolverSettings, initial_state, ne
 RESULTS = Path(__file__).with_name("results")
 MECHANISMS = {
     "surf": Parameters(M_surf=4.0, M_gb=0.01, M_vol=0.001, M_vap=0.0),
-    "gb": Parameters(M_surf=0.05, M_gb=4.0, M_vol=0.001, M_vap=0.0),
+    "gb": Parameters(M_surf=0.05, M_gb=4.0, M_vol=0.001, M_vap=0.0, k_st=10.0, m_tr=50.0, rho0=1.0),
     "vol": Parameters(M_surf=0.05, M_gb=0.01, M_vol=1.0, M_vap=0.0),
 }
 EXPECTED = {"surf": 7, "gb": 6, "vol": 5}
 WINDOWS = ((0.15, 0.3), (0.2, 0.4), (0.3, 0.5), (0.4, 0.6))
 
 
-def grow(mechanism: str, dim: int, r: int, t_end: float, dt: float, samples: int, until: float):
+def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples: int, until: float):
     """(t, x/r, grid, wall s): the neck of two grains of radius r measured at geometrically spaced times."""
     shape = (2 * r + 12, 2 * r + 12, 4 * r + 16) if dim == 3 else (2 * r + 16, 4 * r + 24)
     s = SolverSettings(dt=dt, adaptive=False, dtype="float32")
-    sim = Simulation(initial_state(two_particles(shape, r, overlap=0.5), s), MECHANISMS[mechanism], s)
+    sim = Simulation(initial_state(two_particles(shape, r, overlap=0.5), s), params, s)
     t0 = time.perf_counter()
     ts, xs = [], []
     for t in np.geomspace(0.5, t_end, samples):
@@ -78,22 +89,29 @@ def main(argv=None) -> int:
     ap.add_argument("--until", type=float, default=0.6, help="stop once x/r reaches this")
     ap.add_argument("--dt", type=float, default=0.1, help="fixed time step (reduced)")
     ap.add_argument("--samples", type=int, default=60, help="neck measurements, geometrically spaced in time")
+    ap.add_argument("--set", default="", help="model parameters to change, e.g. rho0=0.9816,m_tr=200")
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default: print only)")
     args = ap.parse_args(argv)
     try:
         radii = [int(v) for v in args.radius.split(",")]
     except ValueError:
         ap.error(f"--radius: whole numbers of cells, got {args.radius!r}")
-    params = MECHANISMS[args.mechanism]
+    try:
+        changes = {k.strip(): float(v) for k, _, v in (item.partition("=") for item in args.set.split(",") if item)}
+        params = MECHANISMS[args.mechanism].replace(**changes)
+    except (ValueError, DatarialError) as exc:
+        ap.error(f"--set: name=value pairs of model parameters ({exc})")
     width = interface_properties(params).width_s
     cmd = " ".join(["python -m benchmarks.sinter_neck", *(argv if argv is not None else sys.argv[1:])])
     lines = [f"# Neck growth of two grains: {args.mechanism} diffusion, {args.dim}D", "",
              f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}: fixed "
              f"Δt = {args.dt:g}, float32. Surface width (10–90 %) {width:.2f} cells. "
-             f"Expected for {args.mechanism} diffusion: n ≈ {EXPECTED[args.mechanism]}."]
+             f"Expected for {args.mechanism} diffusion: n ≈ {EXPECTED[args.mechanism]}. Mobilities M_surf "
+             f"{params.M_surf:g}, M_gb {params.M_gb:g}, M_vol {params.M_vol:g}; rigid-body motion "
+             + (f"k_st {params.k_st:g}, m_tr {params.m_tr:g}, ρ0 {params.rho0:g}." if params.m_tr > 0 else "off.")]
     summary, printed = [], 0
     for r in radii:
-        ts, xs, shape, wall = grow(args.mechanism, args.dim, r, args.time * (r / radii[0]) ** 4, args.dt,
+        ts, xs, shape, wall = grow(params, args.dim, r, args.time * (r / radii[0]) ** 4, args.dt,
                                    args.samples, args.until)
         lines += ["", f"## r = {r} cells, grid {shape}, {wall:.1f} s", "",
                   "| t (reduced) | x/r | neck curvature radius x²/2r [cells] |", "|---:|---:|---:|"]
