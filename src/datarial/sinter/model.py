@@ -63,7 +63,12 @@ class Parameters:
     density k_st (ρ − ρ0)(∇ηᵢ − ∇ηⱼ) acts on grain i; its velocity is
     vᵢ = m_tr Fᵢ / Vᵢ, carried with weight min(1, ηᵢ/``c_body``) (continuous,
     so the edge of the moving body is no source of η).
-    ``m_tr = 0`` switches rigid-body motion off.
+    ``m_tr = 0`` switches rigid-body motion off.  With this free energy a flat
+    boundary has ρ = 1 exactly (ηᵢ + ηⱼ = 1 across it makes ∂f/∂ρ vanish at
+    ρ = 1), so with Wang's ρ0 < 1 a boundary's interior pushes its grains
+    apart, in proportion to its length, and two grains' neck stops growing
+    where that balances the pull at the neck's edge (``benchmarks/sinter_neck``,
+    grain-boundary case); ρ0 = 1 removes the push.
     """
 
     A: float = 16.0
