@@ -327,8 +327,10 @@ def make_sampler(method: str, unknowns: Sequence[Unknown], seed: int, startup: i
     for ``bo`` they are a scrambled Sobol design seeded by ``design_seed``
     (default ``seed``), shared by all workers. ``trust_region`` (``bo``): after
     the start-up, search a box around the best point whose size follows the
-    TuRBO rules (:class:`TrustRegion`) instead of the whole range: it follows a
-    long, narrow valley of J that a global search leaves early. ``model``:
+    TuRBO rules (:class:`TrustRegion`) instead of the whole range, meant for a
+    long, narrow valley of J that a global search leaves early (on the
+    five-parameter twin it did no better than the global search:
+    ``benchmarks/results/sinter_twin_trust_region.md``). ``model``:
     :class:`ModelSettings` fields for ``bo`` (e.g. ``beta=4``).
     """
     import optuna
