@@ -322,3 +322,47 @@ def test_bo_with_a_trust_region_proposes_near_the_best_point():
         make_sampler("tpe", u, 0, trust_region=True)
     with pytest.raises(DatarialError, match="trust_region: true or false"):
         make_sampler("bo", u, 0, trust_region="yes")
+
+
+def test_label_misfit_counts_voxels_in_the_wrong_grain():
+    from datarial.sinter.assimilate import label_misfit
+
+    problem = Problem(two_unequal_grains(), TRUTH, [], Observations(np.array([2.0]), np.zeros((1, 48, 64))),
+                      settings=SolverSettings(dtype="float32"))
+    state = next(problem.states(TRUTH))
+    seen = state.grain_map() + 1
+    assert set(np.unique(seen).tolist()) == {0, 1, 2}
+    assert label_misfit(state, seen) == 0.0
+    wrong = seen.copy()
+    a, b = np.argwhere(seen == 1)[0], np.argwhere(seen == 0)[0]
+    wrong[tuple(a)], wrong[tuple(b)] = 2, 1  # one voxel in the other grain, one pore voxel called grain 1
+    assert label_misfit(state, wrong) == 3.0
+    with pytest.raises(DatarialError, match="observed labels must be whole numbers"):
+        Observations(np.array([1.0]), np.zeros((1, 4, 4)), -np.ones((1, 4, 4), dtype=np.int64))
+    with pytest.raises(DatarialError, match="observed labels have shape"):
+        Observations(np.array([1.0]), np.zeros((1, 4, 4)), np.zeros((1, 4, 5), dtype=np.int64))
+
+
+def test_labelled_twin_observations_see_the_boundary_mobility():
+    """Labels show where each boundary is: J is 0 at the truth without noise and rises when L is too small
+    for the boundary to keep up with the neck (here a larger L changes nothing: the boundary already keeps up)."""
+    problem = twin_problem([Unknown("L", 1.0, 100.0)])
+    problem.observations = twin_observations(problem, TRUTH, [2.0, 4.0], noise=0.0, labels=True)
+    obs = problem.observations
+    assert obs.labels.shape == (2, 48, 64) and np.array_equal(obs.occupancy, (obs.labels > 0).astype(float))
+    z = math.log10(TRUTH.L)
+    assert problem.cost([z])[0] == 0.0
+    assert problem.cost([z - 1.0])[0] > 0
+    noisy = twin_observations(problem, TRUTH, [2.0, 4.0], noise=0.05, seed=2, labels=True)
+    changed = np.mean(noisy.labels != obs.labels)
+    assert 0.0 < changed < 0.05  # a neighbour's label is often the same label
+
+
+def test_observe_setting_is_checked():
+    from datarial.sinter.assimilate import parse_settings
+
+    block = {"unknowns": {"M_surf": {"low": 0.3, "high": 30}}}
+    assert parse_settings(block, "assimilate").observe == "occupancy"
+    assert parse_settings({**block, "observe": "labels"}, "assimilate").observe == "labels"
+    with pytest.raises(DatarialError, match=r"assimilate\.observe: 'occupancy' or 'labels', got 'grains'"):
+        parse_settings({**block, "observe": "grains"}, "assimilate")

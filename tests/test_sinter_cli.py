@@ -117,6 +117,27 @@ def test_cli_run_writes_snapshots_measures_and_figures(capsys, tmp_path):
     assert len(pd.read_csv(tmp_path / "da" / "history.csv")) == 6
     assert (tmp_path / "da" / "compare.png").exists() and (tmp_path / "da" / "cost_history.png").exists()
 
+    # The same with the grains told apart: the snapshots' grain maps are observed, and J counts wrong voxels
+    # (½ per voxel / σ_R² = 200 per voxel).
+    labelled = write(tmp_path / "labels.yaml", RUN.replace("  trials: 6", "  trials: 3\n  observe: labels"))
+    code, out, err = run(capsys, "sinter", "assimilate", str(labelled), str(folder), "--out", str(tmp_path / "dl"))
+    assert code == 0, err
+    j = pd.read_csv(tmp_path / "dl" / "history.csv")["J"].to_numpy()
+    assert len(j) == 3 and np.allclose(j / 200.0, np.round(j / 200.0))
+
+    # Label volumes from observations.csv; a volume that holds no labels is named with its row.
+    from datarial.sinter.output import read_observations
+
+    maps = np.asarray(root["grains"][1:]) + 1
+    for k, m in enumerate(maps):
+        np.save(tmp_path / f"lab{k}.npy", m.astype(np.int32))
+    write(tmp_path / "observations.csv", "time,file\n2,lab0.npy\n4,lab1.npy\n")
+    obs = read_observations(tmp_path, (40, 64), labels=True)
+    assert np.array_equal(obs.labels, maps) and obs.times.tolist() == [2.0, 4.0]
+    np.save(tmp_path / "lab1.npy", maps[1] * 0.5)
+    with pytest.raises(DataFileError, match=r"observations.csv: row 3, column 'file': lab1.npy holds no labels"):
+        read_observations(tmp_path, (40, 64), labels=True)
+
 
 @pytest.mark.parametrize("text, message", [
     ("grid: [40]\nstart: {kind: two-particles, radius: 5}\ntime: 1\n", "grid: give 2 or 3 whole numbers"),

@@ -190,7 +190,8 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     {M_surf: {low: 0.3, high: 30, log: true, prior: 3, prior_sd: 1}, ...}, sigma_r, method, trials, workers, storage,
     max_steps (time steps one evaluation may take; slower ones fail with J = inf), sampler (startup: trials of
     the start-up design, default 4 per unknown, at least 8; for bo also trust_region: true, a local search
-    box around the best point, and model settings such as beta).
+    box around the best point, and model settings such as beta), observe (occupancy, the default, or labels:
+    the grains told apart, from the snapshots' grain maps or label volumes, 0 = pore, k = grain k of the start).
     """
     from datarial.sinter.assimilate import Problem, assimilate
     from datarial.sinter.config import load_config
@@ -203,7 +204,7 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     unknowns = list(block.unknowns)
     method, trials, workers = method or block.method, trials or block.trials, workers or block.workers
     sigma_r = block.sigma_r
-    obs = read_observations(observations, cfg.grid)
+    obs = read_observations(observations, cfg.grid, labels=block.observe == "labels")
     out = out or config.with_name(config.stem + "-assimilation")
     out.mkdir(parents=True, exist_ok=True)
     storage = storage or block.storage or (str(out / "study.db") if workers > 1 else None)

@@ -152,8 +152,12 @@ def isosurface_png(state: State, path: Path, title: str = "") -> None:
     fig.savefig(path, dpi=110)
 
 
-def read_observations(folder: Path, grid: tuple[int, ...]):
-    """Observed occupancy from ``snapshots.zarr`` (t > 0) or ``observations.csv`` (time,file) in ``folder``."""
+def read_observations(folder: Path, grid: tuple[int, ...], labels: bool = False):
+    """Observed occupancy from ``snapshots.zarr`` (t > 0) or ``observations.csv`` (time,file) in ``folder``.
+
+    ``labels``: keep the grains told apart (the snapshots' grain maps, or label volumes: 0 = pore,
+    k = grain k of the start's labelling).
+    """
     import pandas as pd
 
     from datarial.errors import DataFileError
@@ -168,6 +172,9 @@ def read_observations(folder: Path, grid: tuple[int, ...]):
         rho = np.asarray(root["rho"][:])[keep]
         if tuple(rho.shape[1:]) != tuple(grid):
             raise DataFileError(f"{folder}/snapshots.zarr: volumes of shape {rho.shape[1:]} differ from the grid {grid}")
+        if labels:
+            maps = np.asarray(root["grains"][:])[keep].astype(np.int64) + 1
+            return Observations(times[keep], (maps > 0).astype(float), maps)
         return Observations(times[keep], np.clip(rho, 0, 1))
     table = folder / "observations.csv"
     if not table.exists():
@@ -177,19 +184,26 @@ def read_observations(folder: Path, grid: tuple[int, ...]):
         raise DataFileError(f"{table}: needs columns time,file")
     from datarial.micro.io import read_volume
 
-    times, vols = [], []
+    times, vols, maps = [], [], []
     for i, row in enumerate(df.itertuples(index=False), start=2):
         try:
             t = float(row.time)
         except (TypeError, ValueError):
             raise DataFileError(f"{table}: row {i}, column 'time': {row.time!r} is not a number") from None
-        vol = np.asarray(read_volume(folder / str(row.file)), dtype=float)
+        vol = np.asarray(read_volume(folder / str(row.file)).data, dtype=float)
         if vol.ndim == 3 and vol.shape[0] == 1 and len(grid) == 2:
             vol = vol[0]
         if tuple(vol.shape) != tuple(grid):
             raise DataFileError(f"{table}: row {i}, column 'file': {row.file} has shape {vol.shape}, the grid is {grid}")
         times.append(t)
+        if labels:
+            if np.any(vol != np.round(vol)) or vol.min() < 0:
+                raise DataFileError(f"{table}: row {i}, column 'file': {row.file} holds no labels "
+                                    "(whole numbers, 0 = pore, k = grain k)")
+            maps.append(vol.astype(np.int64))
         vols.append(np.clip(vol, 0, 1) if vol.max() <= 1 else (vol > 0).astype(float))
+    if labels:
+        return Observations(np.array(times), (np.stack(maps) > 0).astype(float), np.stack(maps))
     return Observations(np.array(times), np.stack(vols))
 
 
