@@ -6,8 +6,9 @@ observation operator H(x) = clip(ρ, 0, 1).  The cost is
 
     J(θ) = ½ Σ_k ((z_k − z_b,k) / σ_b,k)²  +  ½ Σ_t Σ_voxels (H(x_t(θ)) − y_t)² / σ_R²
 
-with z = log10 θ for parameters searched on a log scale (θ otherwise), a
-diagonal background covariance B = diag(σ_b²) around the prior z_b, and
+(with observed grain labels instead, the misfit counts the voxels in the
+wrong grain: :func:`label_misfit`), with z = log10 θ for parameters searched
+on a log scale (θ otherwise), a diagonal background covariance B = diag(σ_b²) around the prior z_b, and
 R = σ_R² I.  Because the gradient of J with respect to θ is out of reach, J is
 minimised by Optuna's TPE or by datarial's Bayesian optimisation (a GP on
 log10 J, as an Optuna sampler), so both run the same way: trials in an Optuna
