@@ -169,13 +169,13 @@ def read_observations(folder: Path, grid: tuple[int, ...], labels: bool = False)
         root = zarr.open_group(str(folder / "snapshots.zarr"), mode="r")
         times = np.asarray(root["time"][:])
         keep = times > 0
-        rho = np.asarray(root["rho"][:])[keep]
-        if tuple(rho.shape[1:]) != tuple(grid):
-            raise DataFileError(f"{folder}/snapshots.zarr: volumes of shape {rho.shape[1:]} differ from the grid {grid}")
-        if labels:
+        shape = tuple(root["rho"].shape[1:])
+        if shape != tuple(grid):
+            raise DataFileError(f"{folder}/snapshots.zarr: volumes of shape {shape} differ from the grid {grid}")
+        if labels:  # only the grain maps are read
             maps = np.asarray(root["grains"][:])[keep].astype(np.int64) + 1
             return Observations(times[keep], (maps > 0).astype(float), maps)
-        return Observations(times[keep], np.clip(rho, 0, 1))
+        return Observations(times[keep], np.clip(np.asarray(root["rho"][:])[keep], 0, 1))
     table = folder / "observations.csv"
     if not table.exists():
         raise DataFileError(f"{folder}: has neither snapshots.zarr nor observations.csv (columns time,file)")
@@ -203,7 +203,8 @@ def read_observations(folder: Path, grid: tuple[int, ...], labels: bool = False)
             maps.append(vol.astype(np.int64))
         vols.append(np.clip(vol, 0, 1) if vol.max() <= 1 else (vol > 0).astype(float))
     if labels:
-        return Observations(np.array(times), (np.stack(maps) > 0).astype(float), np.stack(maps))
+        stack = np.stack(maps)
+        return Observations(np.array(times), (stack > 0).astype(float), stack)
     return Observations(np.array(times), np.stack(vols))
 
 
