@@ -16,7 +16,15 @@ and each evaluation may take at most ``--max-steps`` time steps (default
 6000; beyond that J = ∞ and the minimiser moves on).  The verdict column checks the four identifiable quantities
 (M_surf, M_gb, L, m_tr·k_st) against a tolerance of a factor 1.5.
 
-Run: ``python -m benchmarks.sinter_twin [--trials 100] [--methods "tpe;bo"] [--workers 2] [--max-steps 6000] [--quick]``.
+``--observe labels`` observes the grains told apart instead (a segmented
+tomogram's labels, 2 % of voxels given a neighbour's label), ``--observe both``
+the occupancy and the labels together, their misfits added.  With both,
+σ_L = 0.1 by default: alone, the label misfit moves by about a hundredth of
+the occupancy's when one parameter is halved or doubled (L doubled: 15
+against 1253; M_gb: 38–42 against 3314–4201, the committed identifiability
+tables), so 1/σ_L² = 100 gives the two a similar weight.
+
+Run: ``python -m benchmarks.sinter_twin [--observe occupancy|labels|both] [--trials 100] [--methods "tpe;bo"] [--workers 2] [--max-steps 6000] [--quick]``.
 """
 
 from __future__ import annotations
@@ -52,13 +60,17 @@ UNKNOWNS = [Unknown("M_surf", 0.4, 40.0), Unknown("M_gb", 0.04, 4.0), Unknown("L
             Unknown("m_tr", 5.0, 500.0), Unknown("k_st", 1.0, 100.0)]
 
 
-def make_problem(n: int, times: list[float], noise: float, labels: bool = False) -> Problem:
-    """The twin problem; with ``labels`` the grains are observed told apart (σ_R = 1: J = ½ × wrong voxels)."""
+def make_problem(n: int, times: list[float], noise: float, observe: str = "occupancy",
+                 sigma_labels: float = 1.0) -> Problem:
+    """The twin problem: occupancy with Gaussian noise σ_R = ``noise``; with ``observe`` "labels" or "both" the
+    grains told apart as well (a fraction ``noise`` of voxels given a neighbour's label; σ_L = 1: J = ½ × wrong
+    voxel-grain pairs)."""
     pk = random_packing((n, n), 7, n / 7.0, seed=3, overlap=0.15)  # 7 grains at every grid size
     placeholder = Observations(np.array([1.0]), np.zeros((1, n, n)))
-    problem = Problem(pk, Parameters(), UNKNOWNS, placeholder, sigma_r=1.0 if labels else noise,
-                      settings=SolverSettings(dtype="float32"))
-    problem.observations = twin_observations(problem, TRUTH, times, noise=noise, seed=1, labels=labels)
+    problem = Problem(pk, Parameters(), UNKNOWNS, placeholder, sigma_r=noise, settings=SolverSettings(dtype="float32"),
+                      sigma_labels=sigma_labels, observe=observe)
+    problem.observations = twin_observations(problem, TRUTH, times, noise=noise, seed=1,
+                                             labels=observe != "occupancy")
     return problem
 
 
@@ -72,10 +84,16 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default sinter_twin[_quick])")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (SQLite study)")
     ap.add_argument("--quick", action="store_true", help="32² and 16 trials")
-    ap.add_argument("--labels", action="store_true",
-                    help="observe the grains told apart (segmented labels, 2 %% of voxels given a neighbour's "
-                         "label) instead of the occupancy")
+    ap.add_argument("--observe", choices=("occupancy", "labels", "both"), default="occupancy",
+                    help="what is observed: the occupancy (σ = 0.02 noise), the grains told apart (segmented labels, "
+                         "2 %% of voxels given a neighbour's label) or both, the two misfits added")
+    ap.add_argument("--labels", action="store_true", help="the same as --observe labels")
+    ap.add_argument("--sigma-labels", type=float, default=None,
+                    help="σ_L of the label misfit (default 1 with labels alone, 0.1 with both)")
     args = ap.parse_args(argv)
+    if args.labels:
+        args.observe = "labels"
+    sigma_labels = args.sigma_labels or (0.1 if args.observe == "both" else 1.0)
     methods = [m.strip() for m in args.methods.split(";") if m.strip()]
     try:
         specs = [parse_method(m, "--methods") for m in methods]
@@ -84,7 +102,7 @@ def main(argv=None) -> int:
     n, trials = (32, 16) if args.quick else (48, args.trials)
     torch.set_num_threads(os.cpu_count() or 1)
     times = [4.0, 8.0, 12.0, 16.0]
-    problem = make_problem(n, times, 0.02, labels=args.labels)
+    problem = make_problem(n, times, 0.02, args.observe, sigma_labels)
     problem.max_steps = args.max_steps
     truth_z = [u.to_z(getattr(TRUTH, u.name)) for u in UNKNOWNS]
     t0 = time.perf_counter()
@@ -106,18 +124,24 @@ def main(argv=None) -> int:
     sens.append(("m_tr ×2 with k_st ÷2", problem.cost(z)[0] - j_truth, float("nan")))
 
     lines = ["# Sintering data assimilation: five-parameter twin experiment", "",
-             f"`python -m benchmarks.sinter_twin{' --quick' if args.quick else ''}{' --labels' if args.labels else ''} "
+             f"`python -m benchmarks.sinter_twin{' --quick' if args.quick else ''}{' --labels' if args.labels else ''}"
+             f"{f' --observe {args.observe}' if args.observe != 'occupancy' and not args.labels else ''}"
+             f"{f' --sigma-labels {args.sigma_labels:g}' if args.sigma_labels else ''} "
              f"--trials {trials} --workers {args.workers} --max-steps {args.max_steps} "
              f"--methods \"{';'.join(methods)}\"{f' --out {args.out}' if args.out else ''}` on "
              f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}.", "",
              f"2D {n}², 7 grains (random packing, periodic), float32; observations at t = "
              f"{', '.join(f'{t:g}' for t in times)} (reduced): "
-             + ("grain labels (each voxel's grain where its η is largest and above ½; 2 % of voxels given a "
-                "random neighbour's label), compared with the simulation segmented the same way, σ_R = 1, so "
-                "J = ½ × the voxels in the wrong grain (counted twice) or wrongly pore or solid"
-                if args.labels else "occupancy with Gaussian noise σ = 0.02, σ_R = 0.02")
+             + {"occupancy": "occupancy with Gaussian noise σ = 0.02, σ_R = 0.02",
+                "labels": "grain labels (each voxel's grain where its η is largest and above ½; 2 % of voxels given "
+                          "a random neighbour's label), compared with the simulation segmented the same way, "
+                          f"σ_L = {sigma_labels:g}, so J = ½ × the voxels in the wrong grain (counted twice) or "
+                          f"wrongly pore or solid{'' if sigma_labels == 1 else ' / σ_L²'}",
+                "both": "occupancy with Gaussian noise σ = 0.02, σ_R = 0.02, and grain labels (2 % of voxels "
+                        "given a random neighbour's label; the simulation segmented the same way), "
+                        f"σ_L = {sigma_labels:g}; J adds the two misfits"}[args.observe]
              + f"; no background term. One evaluation takes {t_eval:.2f} s; J(truth) = {j_truth:.0f}"
-             + ("." if args.labels else f" (≈ ½ × {len(times) * n * n} voxels for pure noise)."), "",
+             + (f" (≈ ½ × {len(times) * n * n} voxels for pure noise)." if args.observe == "occupancy" else "."), "",
              "## Identifiability: ΔJ when one parameter alone moves from the truth", "",
              "| parameter | ΔJ at ×½ | ΔJ at ×2 |", "|---|---:|---:|"]
     lines += [f"| {name} | {a:.1f} | {b:.1f} |" for name, a, b in sens]

@@ -349,13 +349,35 @@ def test_labelled_twin_observations_see_the_boundary_mobility():
     problem = twin_problem([Unknown("L", 1.0, 100.0)])
     problem.observations = twin_observations(problem, TRUTH, [2.0, 4.0], noise=0.0, labels=True)
     obs = problem.observations
-    assert obs.labels.shape == (2, 48, 64) and np.array_equal(obs.occupancy, (obs.labels > 0).astype(float))
+    assert obs.labels.shape == (2, 48, 64) and obs.occupancy.shape == (2, 48, 64)
+    assert np.mean((obs.occupancy > 0.5) != (obs.labels > 0)) < 0.01  # the occupancy is ρ, soft at the surface
     z = math.log10(TRUTH.L)
     assert problem.cost([z])[0] == 0.0
     assert problem.cost([z - 1.0])[0] > 0
     noisy = twin_observations(problem, TRUTH, [2.0, 4.0], noise=0.05, seed=2, labels=True)
     changed = np.mean(noisy.labels != obs.labels)
     assert 0.0 < changed < 0.05  # a neighbour's label is often the same label
+    # the occupancy beside the labels carries its own Gaussian noise, σ = 0.05, clipped at 0 and 1
+    assert 0.03 < np.std(noisy.occupancy - obs.occupancy) < 0.05
+
+
+def test_both_observations_add_the_two_misfits():
+    """observe="both": J = ½ Σ(ψ − y)²/σ_R² + ½ (wrong voxel-grain pairs)/σ_L², each part as its mode alone gives."""
+    problem = twin_problem([Unknown("L", 1.0, 100.0)])
+    problem.observations = twin_observations(problem, TRUTH, [2.0, 4.0], noise=0.03, seed=4, labels=True)
+    problem.sigma_labels = 0.5
+    z = [math.log10(TRUTH.L) - 0.5]
+    parts = {}
+    for mode in ("occupancy", "labels", "both"):
+        problem.observe = mode
+        parts[mode] = problem.cost(z)[2]
+    assert parts["labels"] > 0 and parts["occupancy"] > 0
+    assert parts["both"] == pytest.approx(parts["occupancy"] + parts["labels"], rel=1e-9)
+    sims = problem.misfits(problem.parameters(z))
+    assert parts["labels"] == pytest.approx(0.5 * sims["labels"] / 0.25) and sims["labels"] == round(sims["labels"])
+    problem.observations = twin_observations(problem, TRUTH, [2.0, 4.0], noise=0.03, seed=4)
+    with pytest.raises(DatarialError, match="observe: 'both' needs observed labels"):
+        problem.cost(z)  # a set-up error, not a failed evaluation (J = inf)
 
 
 def test_observe_setting_is_checked():
@@ -364,5 +386,9 @@ def test_observe_setting_is_checked():
     block = {"unknowns": {"M_surf": {"low": 0.3, "high": 30}}}
     assert parse_settings(block, "assimilate").observe == "occupancy"
     assert parse_settings({**block, "observe": "labels"}, "assimilate").observe == "labels"
-    with pytest.raises(DatarialError, match=r"assimilate\.observe: 'occupancy' or 'labels', got 'grains'"):
+    both = parse_settings({**block, "observe": "both", "sigma_labels": 0.1}, "assimilate")
+    assert (both.observe, both.sigma_labels) == ("both", 0.1)
+    with pytest.raises(DatarialError, match=r"assimilate\.observe: 'occupancy', 'labels', 'both', got 'grains'"):
         parse_settings({**block, "observe": "grains"}, "assimilate")
+    with pytest.raises(DatarialError, match=r"assimilate: sigma_r and sigma_labels must be positive"):
+        parse_settings({**block, "sigma_labels": 0}, "assimilate")

@@ -118,12 +118,20 @@ def test_cli_run_writes_snapshots_measures_and_figures(capsys, tmp_path):
     assert (tmp_path / "da" / "compare.png").exists() and (tmp_path / "da" / "cost_history.png").exists()
 
     # The same with the grains told apart: the snapshots' grain maps are observed, and J counts wrong voxels
-    # (½ per voxel / σ_R² = 200 per voxel).
-    labelled = write(tmp_path / "labels.yaml", RUN.replace("  trials: 6", "  trials: 3\n  observe: labels"))
+    # (½ per voxel / σ_L² = 200 per voxel).
+    labelled = write(tmp_path / "labels.yaml",
+                     RUN.replace("  trials: 6", "  trials: 3\n  observe: labels\n  sigma_labels: 0.05"))
     code, out, err = run(capsys, "sinter", "assimilate", str(labelled), str(folder), "--out", str(tmp_path / "dl"))
     assert code == 0, err
     j = pd.read_csv(tmp_path / "dl" / "history.csv")["J"].to_numpy()
-    assert len(j) == 3 and np.allclose(j / 200.0, np.round(j / 200.0))
+    assert len(j) == 3 and np.allclose(j / 200.0, np.round(j / 200.0)) and j.max() > 0
+    # Both: the same first (start-up) trials, each J the sum of the two runs' (the ρ and the grain maps).
+    both = write(tmp_path / "both.yaml", RUN.replace("  trials: 6", "  trials: 3\n  observe: both\n  sigma_labels: 0.05"))
+    code, out, err = run(capsys, "sinter", "assimilate", str(both), str(folder), "--out", str(tmp_path / "db"))
+    assert code == 0, err
+    j_both = pd.read_csv(tmp_path / "db" / "history.csv")["J"].to_numpy()
+    j_occ = pd.read_csv(tmp_path / "da" / "history.csv")["J"].to_numpy()[:3]
+    assert np.allclose(j_both, j_occ + j, rtol=1e-6)
 
     # Label volumes from observations.csv; a volume that holds no labels is named with its row.
     from datarial.sinter.output import read_observations
@@ -132,11 +140,22 @@ def test_cli_run_writes_snapshots_measures_and_figures(capsys, tmp_path):
     for k, m in enumerate(maps):
         np.save(tmp_path / f"lab{k}.npy", m.astype(np.int32))
     write(tmp_path / "observations.csv", "time,file\n2,lab0.npy\n4,lab1.npy\n")
-    obs = read_observations(tmp_path, (40, 64), labels=True)
+    obs = read_observations(tmp_path, (40, 64), "labels")
     assert np.array_equal(obs.labels, maps) and obs.times.tolist() == [2.0, 4.0]
+    with pytest.raises(DataFileError, match=r"observations.csv: needs columns time,file,labels \(occupancy"):
+        read_observations(tmp_path, (40, 64), "both")
+    rho = np.asarray(root["rho"][1:])
+    for k, r in enumerate(rho):
+        np.save(tmp_path / f"occ{k}.npy", r)
+    write(tmp_path / "observations.csv", "time,file,labels\n2,occ0.npy,lab0.npy\n4,occ1.npy,lab1.npy\n")
+    obs = read_observations(tmp_path, (40, 64), "both")
+    assert np.array_equal(obs.labels, maps) and np.allclose(obs.occupancy, np.clip(rho, 0, 1))
+    np.save(tmp_path / "occ1.npy", rho[1] * 3.0)
+    with pytest.raises(DataFileError, match=r"row 3, column 'file': occ1.npy has fractional values in .*: give occ"):
+        read_observations(tmp_path, (40, 64), "both")
     np.save(tmp_path / "lab1.npy", maps[1] * 0.5)
-    with pytest.raises(DataFileError, match=r"observations.csv: row 3, column 'file': lab1.npy holds no labels"):
-        read_observations(tmp_path, (40, 64), labels=True)
+    with pytest.raises(DataFileError, match=r"observations.csv: row 3, column 'labels': lab1.npy holds no labels"):
+        read_observations(tmp_path, (40, 64), "labels")
 
 
 @pytest.mark.parametrize("text, message", [

@@ -184,14 +184,16 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     """Identify the unknown parameters of CONFIG from the OBSERVATIONS folder (4DVar-type cost).
 
     OBSERVATIONS holds snapshots.zarr (from 'sinter run', e.g. a twin experiment; its
-    t > 0 snapshots are used) or observations.csv with columns time,file (volumes of
-    occupancy or labels on the simulation grid; > 0.5 = inside particles).
+    t > 0 snapshots are used) or observations.csv with columns time,file (volumes on the
+    simulation grid: occupancy in [0, 1], or a mask or labels, > 0 = inside).
     CONFIG's 'assimilate' block names the unknowns:
     {M_surf: {low: 0.3, high: 30, log: true, prior: 3, prior_sd: 1}, ...}, sigma_r, method, trials, workers, storage,
     max_steps (time steps one evaluation may take; slower ones fail with J = inf), sampler (startup: trials of
     the start-up design, default 4 per unknown, at least 8; for bo also trust_region: true, a local search
-    box around the best point, and model settings such as beta), observe (occupancy, the default, or labels:
-    the grains told apart, from the snapshots' grain maps or label volumes, 0 = pore, k = grain k of the start).
+    box around the best point, and model settings such as beta), observe (occupancy, the default; labels:
+    the grains told apart, from the snapshots' grain maps or label volumes, 0 = pore, k = grain k of the start,
+    in the csv's labels column or else its file column; both: the two misfits added, the csv with both
+    columns) and sigma_labels (σ of the label misfit, default 1: J = ½ × wrong voxel-grain pairs / σ²).
     """
     from datarial.sinter.assimilate import Problem, assimilate
     from datarial.sinter.config import load_config
@@ -204,14 +206,15 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     unknowns = list(block.unknowns)
     method, trials, workers = method or block.method, trials or block.trials, workers or block.workers
     sigma_r = block.sigma_r
-    obs = read_observations(observations, cfg.grid, labels=block.observe == "labels")
+    obs = read_observations(observations, cfg.grid, block.observe)
     out = out or config.with_name(config.stem + "-assimilation")
     out.mkdir(parents=True, exist_ok=True)
     storage = storage or block.storage or (str(out / "study.db") if workers > 1 else None)
     packing = cfg.packing()
     rs = cfg.pair_factors(packing)
     problem = Problem(packing, cfg.params, unknowns, obs, sigma_r, cfg.solver, cfg.anisotropy,
-                      None if rs is None else rs[0], max_steps=block.max_steps)
+                      None if rs is None else rs[0], max_steps=block.max_steps, sigma_labels=block.sigma_labels,
+                      observe=block.observe)
     console.print(f"{len(unknowns)} unknowns ({', '.join(u.name for u in unknowns)}), {len(obs.times)} observed times, "
                   f"{method.upper()} with {trials} evaluations on {workers} worker(s)"
                   + (f", study in {storage}" if storage else ""))

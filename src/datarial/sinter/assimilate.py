@@ -6,8 +6,9 @@ observation operator H(x) = clip(ρ, 0, 1).  The cost is
 
     J(θ) = ½ Σ_k ((z_k − z_b,k) / σ_b,k)²  +  ½ Σ_t Σ_voxels (H(x_t(θ)) − y_t)² / σ_R²
 
-(with observed grain labels instead, the misfit counts the voxels in the
-wrong grain: :func:`label_misfit`), with z = log10 θ for parameters searched
+(with observed grain labels, the misfit counts the voxels in the wrong grain,
+:func:`label_misfit`, over σ_L² instead; ``observe="both"`` adds the two
+terms), with z = log10 θ for parameters searched
 on a log scale (θ otherwise), a diagonal background covariance B = diag(σ_b²) around the prior z_b, and
 R = σ_R² I.  Because the gradient of J with respect to θ is out of reach, J is
 minimised by Optuna's TPE or by datarial's Bayesian optimisation (a GP on
@@ -39,6 +40,7 @@ from datarial.sinter.packing import Packing
 from datarial.sinter.solver import Simulation, SolverSettings, initial_state
 
 METHODS = ("tpe", "bo")
+OBSERVE = ("occupancy", "labels", "both")  # what the misfit compares (Problem.observe)
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ class Problem:
     anisotropy: Sequence[float] | None = None  # k0…k3 of γ(n), if the surface energy is anisotropic
     pair_factors: np.ndarray | None = None  # boundary-energy pair factors (read_shockley), for the base parameters
     max_steps: int | None = None  # time steps one evaluation may take; beyond, it fails (J = inf)
+    sigma_labels: float = 1.0  # σ_L of the label misfit (per voxel-grain mismatch): J_labels = ½ count / σ_L²
+    observe: str | None = None  # "occupancy", "labels" or "both"; None: labels where observed, else occupancy
     _start: Any = field(default=None, init=False, repr=False)  # the initial State, built on first use
 
     def parameters(self, z: Sequence[float]) -> Parameters:
@@ -152,12 +156,33 @@ class Problem:
         """H(x_t) = clip(ρ, 0, 1) at every observed time, (T, *grid)."""
         return np.stack([st.rho.clamp(0, 1).detach().cpu().numpy() for st in self.states(params)])
 
-    def misfit(self, params: Parameters) -> float:
-        """Σ_t Σ_voxels (H(x_t) − y_t)²: occupancy, or every grain's occupancy where labels were observed."""
-        obs = self.observations
-        if obs.labels is None:
-            return float(np.sum((self.simulate(params) - obs.occupancy) ** 2))
-        return sum(label_misfit(st, obs.labels[k]) for k, st in enumerate(self.states(params)))
+    def mode(self) -> str:
+        """What the misfit compares: :attr:`observe`, checked against the observations."""
+        mode = self.observe or ("labels" if self.observations.labels is not None else "occupancy")
+        if mode not in OBSERVE:
+            raise DatarialError(f"observe: one of {', '.join(OBSERVE)}, got {mode!r}")
+        if mode != "occupancy" and self.observations.labels is None:
+            raise DatarialError(f"observe: {mode!r} needs observed labels (grain maps or label volumes)")
+        if not (self.sigma_r > 0 and self.sigma_labels > 0):
+            raise DatarialError(f"sigma_r and sigma_labels must be positive, got {self.sigma_r}, {self.sigma_labels}")
+        return mode
+
+    def misfits(self, params: Parameters) -> dict[str, float]:
+        """The misfit sums of one run: ``occupancy`` Σ_t Σ_voxels (H(x_t) − y_t)² and/or ``labels``
+        Σ_t :func:`label_misfit`, as :meth:`mode` asks."""
+        mode, obs = self.mode(), self.observations
+        occ, lab = 0.0, 0.0
+        for k, st in enumerate(self.states(params)):
+            if mode != "labels":
+                occ += float(np.sum((st.rho.clamp(0, 1).detach().cpu().numpy() - obs.occupancy[k]) ** 2))
+            if mode != "occupancy":
+                lab += label_misfit(st, obs.labels[k])
+        return {"occupancy": occ, "labels": lab} if mode == "both" else {mode: occ if mode == "occupancy" else lab}
+
+    def observation_term(self, misfits: dict[str, float]) -> float:
+        """½ Σ misfit / σ²: σ_R for the occupancy, σ_L for the labels."""
+        sigma = {"occupancy": self.sigma_r, "labels": self.sigma_labels}
+        return sum(0.5 * v / sigma[k] ** 2 for k, v in misfits.items())
 
     def cost(self, z: Sequence[float]) -> tuple[float, float, float]:
         """(J, background term, observation term) at z (log10 θ for log-scale unknowns)."""
@@ -165,12 +190,13 @@ class Problem:
 
     def evaluate(self, z: Sequence[float]) -> tuple[float, float, float, str | None]:
         """Like :meth:`cost`, plus why the simulation failed (blew up, or passed ``max_steps``), else None."""
+        self.mode()  # a set-up error is raised, not scored as a failed simulation
         jb = 0.0
         for u, v in zip(self.unknowns, z, strict=True):
             if u.prior_sd:
                 jb += 0.5 * ((float(v) - u.z_prior) / u.prior_sd) ** 2
         try:
-            jo = 0.5 * self.misfit(self.parameters(z)) / self.sigma_r**2
+            jo = self.observation_term(self.misfits(self.parameters(z)))
         except DatarialError as exc:  # the worst cost, not a crash of the search
             return math.inf, jb, math.inf, str(exc)
         return jb + jo, jb, jo, None
@@ -180,7 +206,7 @@ def twin_observations(problem: Problem, truth: Parameters, times: Sequence[float
                       seed: int = 0, labels: bool = False) -> Observations:
     """'Observed' occupancy from a run with known parameters plus Gaussian noise (σ = ``noise``), clipped to [0, 1].
 
-    ``labels``: observe the grains told apart instead (each voxel's grain, as
+    ``labels``: observe the grains told apart as well (each voxel's grain, as
     a segmentation would give: the grain with the largest η above ½); each
     voxel's label is replaced, with probability ``noise``, by that of a random
     neighbour (segmentation errors, which fall on boundaries and surfaces).
@@ -188,12 +214,17 @@ def twin_observations(problem: Problem, truth: Parameters, times: Sequence[float
     rng = np.random.default_rng(seed)
     ghost = Problem(problem.packing, truth, [], Observations(np.asarray(times, float), np.zeros((len(times), 1))),
                     problem.sigma_r, problem.settings, problem.anisotropy, problem.pair_factors)
+    clean, maps = [], []
+    for st in ghost.states(truth):
+        clean.append(st.rho.clamp(0, 1).detach().cpu().numpy())
+        if labels:
+            maps.append(st.grain_map() + 1)
+    clean = np.stack(clean)
     if not labels:
-        clean = ghost.simulate(truth)
         return Observations(np.asarray(times, float), np.clip(clean + noise * rng.standard_normal(clean.shape), 0, 1))
-    maps = np.stack([st.grain_map() + 1 for st in ghost.states(truth)])
+    maps = np.stack(maps)
     periodic = problem.settings.boundary == "periodic"
-    for k in range(len(maps)):
+    for k in range(len(maps)):  # the label noise is drawn first: the labels do not depend on the occupancy's noise
         flip = rng.random(maps[k].shape) < noise
         axis = rng.integers(0, maps[k].ndim, size=maps[k].shape)
         step = rng.choice([-1, 1], size=maps[k].shape)
@@ -202,7 +233,8 @@ def twin_observations(problem: Problem, truth: Parameters, times: Sequence[float
             moved = idx[a] + np.where(axis == a, step, 0)
             idx[a] = moved % maps[k].shape[a] if periodic else np.clip(moved, 0, maps[k].shape[a] - 1)
         maps[k] = np.where(flip, maps[k][tuple(idx)], maps[k])
-    return Observations(np.asarray(times, float), (maps > 0).astype(float), maps.astype(np.int64))
+    occupancy = np.clip(clean + noise * rng.standard_normal(clean.shape), 0, 1)
+    return Observations(np.asarray(times, float), occupancy, maps.astype(np.int64))
 
 
 # ----------------------------------------------------------------------------- minimisers as Optuna samplers
@@ -624,13 +656,15 @@ class AssimilationSettings:
     storage: str | None = None
     max_steps: int | None = None
     sampler: dict[str, Any] = field(default_factory=dict)  # make_sampler options: startup, ModelSettings fields (bo)
-    observe: str = "occupancy"  # or "labels": the grains told apart (Observations.labels)
+    observe: str = "occupancy"  # "labels": the grains told apart (Observations.labels); "both": the two misfits
+    sigma_labels: float = 1.0  # σ_L of the label misfit
 
 
 def parse_settings(block: Any, where: str) -> AssimilationSettings:
-    """``{unknowns, sigma_r, method, trials, workers, storage, max_steps, sampler, observe}`` → settings,
-    errors naming the field."""
-    keys = ("unknowns", "sigma_r", "method", "trials", "workers", "storage", "max_steps", "sampler", "observe")
+    """``{unknowns, sigma_r, sigma_labels, method, trials, workers, storage, max_steps, sampler, observe}`` →
+    settings, errors naming the field."""
+    keys = ("unknowns", "sigma_r", "sigma_labels", "method", "trials", "workers", "storage", "max_steps", "sampler",
+            "observe")
     if not isinstance(block, dict):
         raise DatarialError(f"{where}: a mapping ({', '.join(keys)})")
     if "unknowns" not in block:
@@ -642,12 +676,12 @@ def parse_settings(block: Any, where: str) -> AssimilationSettings:
     if method not in METHODS:
         raise DatarialError(f"{where}.method: one of {', '.join(METHODS)}")
     try:
-        sigma_r = float(block.get("sigma_r", 0.1))
+        sigma_r, sigma_labels = float(block.get("sigma_r", 0.1)), float(block.get("sigma_labels", 1.0))
         trials, workers = int(block.get("trials", 100)), int(block.get("workers", 1))
     except (TypeError, ValueError):
-        raise DatarialError(f"{where}: sigma_r is a number, trials and workers whole numbers") from None
-    if not sigma_r > 0 or trials < 1 or workers < 1:
-        raise DatarialError(f"{where}: sigma_r must be positive, trials and workers at least 1")
+        raise DatarialError(f"{where}: sigma_r and sigma_labels are numbers, trials and workers whole numbers") from None
+    if not (sigma_r > 0 and sigma_labels > 0) or trials < 1 or workers < 1:
+        raise DatarialError(f"{where}: sigma_r and sigma_labels must be positive, trials and workers at least 1")
     storage = block.get("storage")
     max_steps = block.get("max_steps")
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
@@ -661,7 +695,7 @@ def parse_settings(block: Any, where: str) -> AssimilationSettings:
     except DatarialError as exc:
         raise DatarialError(f"{where}.sampler: {exc.message}") from None
     observe = block.get("observe", "occupancy")
-    if observe not in ("occupancy", "labels"):
-        raise DatarialError(f"{where}.observe: 'occupancy' or 'labels', got {observe!r}")
+    if observe not in OBSERVE:
+        raise DatarialError(f"{where}.observe: {', '.join(repr(o) for o in OBSERVE)}, got {observe!r}")
     return AssimilationSettings(unknowns, sigma_r, method, trials, workers, None if storage is None else str(storage),
-                                max_steps, dict(sampler), observe)
+                                max_steps, dict(sampler), observe, sigma_labels)

@@ -152,17 +152,23 @@ def isosurface_png(state: State, path: Path, title: str = "") -> None:
     fig.savefig(path, dpi=110)
 
 
-def read_observations(folder: Path, grid: tuple[int, ...], labels: bool = False):
-    """Observed occupancy from ``snapshots.zarr`` (t > 0) or ``observations.csv`` (time,file) in ``folder``.
+def read_observations(folder: Path, grid: tuple[int, ...], observe: str = "occupancy"):
+    """Observed occupancy and/or grain labels from ``snapshots.zarr`` (t > 0) or ``observations.csv`` in ``folder``.
 
-    ``labels``: keep the grains told apart (the snapshots' grain maps, or label volumes: 0 = pore,
-    k = grain k of the start's labelling).
+    ``observe``: "occupancy" (ρ of the snapshots, or the volumes in the csv's
+    ``file`` column: occupancy in [0, 1], or a mask or labels, > 0 = inside), "labels"
+    (the snapshots' grain maps, or label volumes: 0 = pore, k = grain k of
+    the start's labelling, from the csv's ``labels`` column, else ``file``)
+    or "both" (the csv then needs both columns).
     """
     import pandas as pd
 
     from datarial.errors import DataFileError
-    from datarial.sinter.assimilate import Observations
+    from datarial.sinter.assimilate import OBSERVE, Observations
 
+    if observe not in OBSERVE:
+        raise DataFileError(f"observe: one of {', '.join(OBSERVE)}, got {observe!r}")
+    want_occ, want_lab = observe != "labels", observe != "occupancy"
     folder = Path(folder)
     if (folder / "snapshots.zarr").exists():
         zarr = need("zarr", extra="sinter")
@@ -172,40 +178,52 @@ def read_observations(folder: Path, grid: tuple[int, ...], labels: bool = False)
         shape = tuple(root["rho"].shape[1:])
         if shape != tuple(grid):
             raise DataFileError(f"{folder}/snapshots.zarr: volumes of shape {shape} differ from the grid {grid}")
-        if labels:  # only the grain maps are read
-            maps = np.asarray(root["grains"][:])[keep].astype(np.int64) + 1
-            return Observations(times[keep], (maps > 0).astype(float), maps)
-        return Observations(times[keep], np.clip(np.asarray(root["rho"][:])[keep], 0, 1))
+        maps = np.asarray(root["grains"][:])[keep].astype(np.int64) + 1 if want_lab else None
+        occ = np.clip(np.asarray(root["rho"][:])[keep], 0, 1) if want_occ else (maps > 0).astype(float)
+        return Observations(times[keep], occ, maps)
     table = folder / "observations.csv"
     if not table.exists():
         raise DataFileError(f"{folder}: has neither snapshots.zarr nor observations.csv (columns time,file)")
     df = pd.read_csv(table)
-    if not {"time", "file"} <= set(df.columns):
-        raise DataFileError(f"{table}: needs columns time,file")
+    lab_col = "labels" if "labels" in df.columns else "file"
+    cols = ["time", "file"] + (["labels"] if observe == "both" else [])
+    if not set(cols) <= set(df.columns):
+        raise DataFileError(f"{table}: needs columns {','.join(cols)}"
+                            + (" (occupancy volumes in file, label volumes in labels)" if observe == "both" else ""))
     from datarial.micro.io import read_volume
 
-    times, vols, maps = [], [], []
-    for i, row in enumerate(df.itertuples(index=False), start=2):
-        try:
-            t = float(row.time)
-        except (TypeError, ValueError):
-            raise DataFileError(f"{table}: row {i}, column 'time': {row.time!r} is not a number") from None
-        vol = np.asarray(read_volume(folder / str(row.file)).data, dtype=float)
+    def volume(i: int, column: str, name: object) -> np.ndarray:
+        vol = np.asarray(read_volume(folder / str(name)).data, dtype=float)
         if vol.ndim == 3 and vol.shape[0] == 1 and len(grid) == 2:
             vol = vol[0]
         if tuple(vol.shape) != tuple(grid):
-            raise DataFileError(f"{table}: row {i}, column 'file': {row.file} has shape {vol.shape}, the grid is {grid}")
-        times.append(t)
-        if labels:
+            raise DataFileError(f"{table}: row {i}, column '{column}': {name} has shape {vol.shape}, the grid is {grid}")
+        return vol
+
+    times, vols, maps = [], [], []
+    for i, row in enumerate(df.to_dict("records"), start=2):
+        try:
+            times.append(float(row["time"]))
+        except (TypeError, ValueError):
+            raise DataFileError(f"{table}: row {i}, column 'time': {row['time']!r} is not a number") from None
+        if want_lab:
+            vol = volume(i, lab_col, row[lab_col])
             if np.any(vol != np.round(vol)) or vol.min() < 0:
-                raise DataFileError(f"{table}: row {i}, column 'file': {row.file} holds no labels "
+                raise DataFileError(f"{table}: row {i}, column '{lab_col}': {row[lab_col]} holds no labels "
                                     "(whole numbers, 0 = pore, k = grain k)")
             maps.append(vol.astype(np.int64))
-        vols.append(np.clip(vol, 0, 1) if vol.max() <= 1 else (vol > 0).astype(float))
-    if labels:
-        stack = np.stack(maps)
-        return Observations(np.array(times), (stack > 0).astype(float), stack)
-    return Observations(np.array(times), np.stack(vols))
+        if want_occ:
+            vol = volume(i, "file", row["file"])
+            if np.all(vol == np.round(vol)):  # a mask or label volume: > 0 is inside
+                vols.append((vol > 0).astype(float))
+            elif vol.min() >= -0.05 and vol.max() <= 1.05:  # occupancy (a simulated ρ overshoots a little)
+                vols.append(np.clip(vol, 0, 1))
+            else:
+                raise DataFileError(f"{table}: row {i}, column 'file': {row['file']} has fractional values in "
+                                    f"{vol.min():.3g} … {vol.max():.3g}: give occupancy in [0, 1] or a mask/labels")
+    labels = np.stack(maps) if want_lab else None
+    occ = np.stack(vols) if want_occ else (labels > 0).astype(float)
+    return Observations(np.array(times), occ, labels)
 
 
 def assimilation_figures(problem, result, out: Path) -> None:
