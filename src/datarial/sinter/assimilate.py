@@ -224,7 +224,7 @@ def twin_observations(problem: Problem, truth: Parameters, times: Sequence[float
         return Observations(np.asarray(times, float), np.clip(clean + noise * rng.standard_normal(clean.shape), 0, 1))
     maps = np.stack(maps)
     periodic = problem.settings.boundary == "periodic"
-    for k in range(len(maps)):  # the label noise is drawn first: the labels do not depend on the occupancy's noise
+    for k in range(len(maps)):  # label noise first: a seed gives the labels it gave before the occupancy was added
         flip = rng.random(maps[k].shape) < noise
         axis = rng.integers(0, maps[k].ndim, size=maps[k].shape)
         step = rng.choice([-1, 1], size=maps[k].shape)
