@@ -392,3 +392,37 @@ def test_observe_setting_is_checked():
         parse_settings({**block, "observe": "grains"}, "assimilate")
     with pytest.raises(DatarialError, match=r"assimilate: sigma_r and sigma_labels must be positive"):
         parse_settings({**block, "sigma_labels": 0}, "assimilate")
+
+
+def test_polish_walks_down_from_the_best_trial_and_records_each_evaluation():
+    """Nelder–Mead from the best of a few random trials: J falls, every evaluation is a trial of the study."""
+    import optuna
+
+    from datarial.sinter.assimilate import assimilate, open_study, polish, result_of
+
+    problem = twin_problem([Unknown("M_surf", 0.3, 30.0)])
+    problem.observations = twin_observations(problem, TRUTH, [2.0, 4.0], noise=0.02, seed=1)
+    study = open_study(None, "p", "tpe", problem.unknowns, seed=3)
+    with pytest.raises(DatarialError, match="polish: no finished evaluation"):
+        polish(problem, study, 5)
+    study.enqueue_trial({"z0": math.log10(0.5)})  # far from the truth (4.0)
+    study.optimize(assimilate.__globals__["_objective"](problem), n_trials=1)
+    start = study.best_value
+    made = polish(problem, study, 12)
+    assert made == 12 and len(study.trials) == 13
+    assert [t.user_attrs.get("stage") for t in study.trials[1:]] == ["polish"] * 12
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    best = result_of(study, problem.unknowns, "tpe")
+    assert best.best_cost < 0.5 * start and abs(math.log10(best.best["M_surf"] / TRUTH.M_surf)) < 0.1
+    with pytest.raises(DatarialError, match="polish: a whole number of evaluations, at least 1, got 0"):
+        polish(problem, study, 0)
+
+
+def test_polish_setting_is_checked():
+    from datarial.sinter.assimilate import parse_settings
+
+    block = {"unknowns": {"M_surf": {"low": 0.3, "high": 30}}}
+    assert parse_settings(block, "assimilate").polish == 0
+    assert parse_settings({**block, "polish": 40}, "assimilate").polish == 40
+    with pytest.raises(DatarialError, match=r"assimilate\.polish: a whole number of Nelder–Mead evaluations"):
+        parse_settings({**block, "polish": -1}, "assimilate")

@@ -193,7 +193,8 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     box around the best point, and model settings such as beta), observe (occupancy, the default; labels:
     the grains told apart, from the snapshots' grain maps or label volumes, 0 = pore, k = grain k of the start,
     in the csv's labels column or else its file column; both: the two misfits added, the csv with both
-    columns) and sigma_labels (σ of the label misfit, default 1: J = ½ × wrong voxel-grain pairs / σ²).
+    columns), sigma_labels (σ of the label misfit, default 1: J = ½ × wrong voxel-grain pairs / σ²) and
+    polish (then at most that many Nelder–Mead evaluations from the best point, default 0).
     """
     from datarial.sinter.assimilate import Problem, assimilate
     from datarial.sinter.config import load_config
@@ -223,7 +224,8 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("assimilating", total=trials)
         result = assimilate(problem, method, trials, workers, storage, seed=seed, options=block.sampler,
-                            progress=lambda done, total: bar.update(task, completed=done))
+                            progress=lambda done, total: bar.update(task, completed=done, total=total),
+                            polish_evaluations=block.polish)
     result.table().to_csv(out / "history.csv", index=False)
     import pandas as pd
 
