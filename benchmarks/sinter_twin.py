@@ -49,9 +49,9 @@ from datarial.sinter.assimilate import (
     Problem,
     Unknown,
     assimilate,
-    parse_method,
     twin_observations,
 )
+from datarial.sinter.minimisers import parse_method
 from datarial.sinter.model import Parameters
 from datarial.sinter.packing import random_packing
 from datarial.sinter.solver import SolverSettings

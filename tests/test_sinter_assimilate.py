@@ -176,7 +176,7 @@ def test_an_evaluation_over_max_steps_fails_with_infinite_cost_and_its_reason():
 def test_bo_sampler_learns_from_failed_simulations_at_the_worst_cost():
     import optuna
 
-    from datarial.sinter.assimilate import make_sampler
+    from datarial.sinter.minimisers import make_sampler
 
     u = [Unknown("M_surf", 0.3, 30.0)]
     study = optuna.create_study(sampler=make_sampler("bo", u, seed=0))
@@ -206,7 +206,7 @@ def test_bo_start_up_is_one_sobol_design_shared_by_workers():
     """Trial k of the start-up takes row k of the design whichever worker (sampler seed) asks for it."""
     import optuna
 
-    from datarial.sinter.assimilate import make_sampler, startup_design
+    from datarial.sinter.minimisers import make_sampler, startup_design
 
     u = [Unknown("M_surf", 0.3, 30.0), Unknown("L", 1.0, 100.0), Unknown("M_gb", 0.0, 2.0, log=False)]
     design = startup_design(u, 12, seed=7)
@@ -225,7 +225,8 @@ def test_bo_start_up_is_one_sobol_design_shared_by_workers():
 
 
 def test_sampler_options_are_checked_where_they_are_given():
-    from datarial.sinter.assimilate import default_startup, parse_method, parse_settings
+    from datarial.sinter.assimilate import parse_settings
+    from datarial.sinter.minimisers import default_startup, parse_method
 
     assert parse_method("bo:startup=20,beta=4.5") == ("bo", {"startup": 20, "beta": 4.5})
     assert parse_method("tpe") == ("tpe", {})
@@ -252,7 +253,7 @@ def test_bo_worker_waits_for_an_earlier_trial_still_choosing_its_point():
 
     import optuna
 
-    from datarial.sinter.assimilate import make_sampler
+    from datarial.sinter.minimisers import make_sampler
 
     u = [Unknown("M_surf", 0.3, 30.0), Unknown("L", 1.0, 100.0)]
     dist = {f"z{i}": optuna.distributions.FloatDistribution(*x.z_range) for i, x in enumerate(u)}
@@ -278,7 +279,7 @@ def test_bo_worker_waits_for_an_earlier_trial_still_choosing_its_point():
 
 
 def test_trust_region_length_follows_the_turbo_rules():
-    from datarial.sinter.assimilate import TrustRegion
+    from datarial.sinter.minimisers import TrustRegion
 
     tr = TrustRegion()
     start = [5.0, 4.0, 6.0]  # the design: best 4, the box not moved
@@ -299,7 +300,7 @@ def test_trust_region_length_follows_the_turbo_rules():
 def test_bo_with_a_trust_region_proposes_near_the_best_point():
     import optuna
 
-    from datarial.sinter.assimilate import make_sampler
+    from datarial.sinter.minimisers import make_sampler
 
     u = [Unknown("M_surf", 0.3, 30.0), Unknown("L", 1.0, 100.0)]
     dist = {f"z{i}": optuna.distributions.FloatDistribution(*x.z_range) for i, x in enumerate(u)}
@@ -398,7 +399,7 @@ def test_polish_walks_down_from_the_best_trial_and_records_each_evaluation():
     """Nelder–Mead from the best of a few random trials: J falls, every evaluation is a trial of the study."""
     import optuna
 
-    from datarial.sinter.assimilate import assimilate, open_study, polish, result_of
+    from datarial.sinter.assimilate import _objective, open_study, polish, result_of
 
     problem = twin_problem([Unknown("M_surf", 0.3, 30.0)])
     problem.observations = twin_observations(problem, TRUTH, [2.0, 4.0], noise=0.02, seed=1)
@@ -406,7 +407,7 @@ def test_polish_walks_down_from_the_best_trial_and_records_each_evaluation():
     with pytest.raises(DatarialError, match="polish: no finished evaluation"):
         polish(problem, study, 5)
     study.enqueue_trial({"z0": math.log10(0.5)})  # far from the truth (4.0)
-    study.optimize(assimilate.__globals__["_objective"](problem), n_trials=1)
+    study.optimize(_objective(problem), n_trials=1)
     start = study.best_value
     made = polish(problem, study, 12)
     assert made == 12 and len(study.trials) == 13
