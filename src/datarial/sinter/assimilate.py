@@ -167,21 +167,19 @@ class Problem:
             raise DatarialError(f"observe: one of {', '.join(OBSERVE)}, got {mode!r}")
         if mode != "occupancy" and self.observations.labels is None:
             raise DatarialError(f"observe: {mode!r} needs observed labels (grain maps or label volumes)")
-        if not (self.sigma_r > 0 and self.sigma_labels > 0):
-            raise DatarialError(f"sigma_r and sigma_labels must be positive, got {self.sigma_r}, {self.sigma_labels}")
         return mode
 
     def misfits(self, params: Parameters) -> dict[str, float]:
         """The misfit sums of one run: ``occupancy`` Σ_t Σ_voxels (H(x_t) − y_t)² and/or ``labels``
         Σ_t :func:`label_misfit`, as :meth:`mode` asks."""
         mode, obs = self.mode(), self.observations
-        occ, lab = 0.0, 0.0
+        out = dict.fromkeys(("occupancy", "labels") if mode == "both" else (mode,), 0.0)
         for k, st in enumerate(self.states(params)):
-            if mode != "labels":
-                occ += float(np.sum((_occupancy(st) - obs.occupancy[k]) ** 2))
-            if mode != "occupancy":
-                lab += label_misfit(st, obs.labels[k])
-        return {"occupancy": occ, "labels": lab} if mode == "both" else {mode: occ if mode == "occupancy" else lab}
+            if "occupancy" in out:
+                out["occupancy"] += float(np.sum((_occupancy(st) - obs.occupancy[k]) ** 2))
+            if "labels" in out:
+                out["labels"] += label_misfit(st, obs.labels[k])
+        return out
 
     def observation_term(self, misfits: dict[str, float]) -> float:
         """½ Σ misfit / σ²: σ_R for the occupancy, σ_L for the labels."""
@@ -194,7 +192,9 @@ class Problem:
 
     def evaluate(self, z: Sequence[float]) -> tuple[float, float, float, str | None]:
         """Like :meth:`cost`, plus why the simulation failed (blew up, or passed ``max_steps``), else None."""
-        self.mode()  # a set-up error is raised, not scored as a failed simulation
+        self.mode()  # set-up errors are raised, not scored as a failed simulation
+        if not (self.sigma_r > 0 and self.sigma_labels > 0):
+            raise DatarialError(f"sigma_r and sigma_labels must be positive, got {self.sigma_r}, {self.sigma_labels}")
         jb = 0.0
         for u, v in zip(self.unknowns, z, strict=True):
             if u.prior_sd:
