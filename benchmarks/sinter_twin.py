@@ -16,6 +16,14 @@ and each evaluation may take at most ``--max-steps`` time steps (default
 6000; beyond that J = ∞ and the minimiser moves on).  The verdict column checks the four identifiable quantities
 (M_surf, M_gb, L, m_tr·k_st) against a tolerance of a factor 1.5.
 
+Every run of the twin, the truth's included, takes the same fixed time step
+(``--dt``, default 0.02), so that J is a smooth function of the parameters.
+With the solver's adaptive step control (``--dt adaptive``, the setting of
+the earlier results) a step is halved when it changes a field by more than a
+threshold, and whether it is depends on the parameters: J then jumps by
+thousands between neighbouring points (L × 1.01 gave ΔJ ≈ 3400 where L × 1.1
+gave 127), more than the differences the minimisers have to resolve.
+
 ``--polish N`` refines each minimiser's best point by Nelder–Mead with at
 most N more evaluations (the trials column counts them).
 
@@ -27,7 +35,7 @@ the occupancy's when one parameter is halved or doubled (L doubled: 15
 against 1253; M_gb: 38–42 against 3314–4201, the committed identifiability
 tables), so 1/σ_L² = 100 gives the two a similar weight.
 
-Run: ``python -m benchmarks.sinter_twin [--observe occupancy|labels|both] [--polish N] [--trials 100] [--methods "tpe;bo"] [--workers 2] [--max-steps 6000] [--quick]``.
+Run: ``python -m benchmarks.sinter_twin [--observe occupancy|labels|both] [--polish N] [--trials 100] [--methods "tpe;bo"] [--workers 2] [--max-steps 6000] [--dt 0.02|adaptive] [--quick]``.
 """
 
 from __future__ import annotations
@@ -58,6 +66,7 @@ from datarial.sinter.solver import SolverSettings
 
 RESULTS = Path(__file__).with_name("results")
 FACTORS = (0.25, 0.5, 2.0, 4.0)  # of the identifiability table
+DT = 0.02  # fixed time step of the twin (reduced time); None = the adaptive control
 TOLERANCE = 1.5  # factor within which an identifiable quantity counts as recovered
 TRUTH = Parameters(M_surf=4.0, M_gb=0.4, L=10.0, k_st=10.0, m_tr=50.0)
 UNKNOWNS = [Unknown("M_surf", 0.4, 40.0), Unknown("M_gb", 0.04, 4.0), Unknown("L", 1.0, 100.0),
@@ -65,13 +74,14 @@ UNKNOWNS = [Unknown("M_surf", 0.4, 40.0), Unknown("M_gb", 0.04, 4.0), Unknown("L
 
 
 def make_problem(n: int, times: list[float], noise: float, observe: str = "occupancy",
-                 sigma_labels: float = 1.0) -> Problem:
+                 sigma_labels: float = 1.0, dt: float | None = DT) -> Problem:
     """The twin problem: occupancy with Gaussian noise σ_R = ``noise``; with ``observe`` "labels" or "both" the
     grains told apart as well (a fraction ``noise`` of voxels given a neighbour's label; σ_L = 1: J = ½ × wrong
-    voxel-grain pairs)."""
+    voxel-grain pairs).  ``dt``: the fixed time step of the truth and of every evaluation (None: adaptive)."""
     pk = random_packing((n, n), 7, n / 7.0, seed=3, overlap=0.15)  # 7 grains at every grid size
     placeholder = Observations(np.array([1.0]), np.zeros((1, n, n)))
-    problem = Problem(pk, Parameters(), UNKNOWNS, placeholder, sigma_r=noise, settings=SolverSettings(dtype="float32"),
+    settings = SolverSettings(dtype="float32") if dt is None else SolverSettings(dtype="float32", dt=dt, adaptive=False)
+    problem = Problem(pk, Parameters(), UNKNOWNS, placeholder, sigma_r=noise, settings=settings,
                       sigma_labels=sigma_labels, observe=observe)
     problem.observations = twin_observations(problem, TRUTH, times, noise=noise, seed=1,
                                              labels=observe != "occupancy")
@@ -95,9 +105,18 @@ def main(argv=None) -> int:
     ap.add_argument("--labels", action="store_true", help="the same as --observe labels")
     ap.add_argument("--polish", type=int, default=0,
                     help="after each minimiser, at most this many Nelder–Mead evaluations from its best point")
+    ap.add_argument("--dt", default=str(DT),
+                    help="fixed time step of the truth and of every evaluation, or 'adaptive' (the solver's "
+                         "step control, which makes J jump with the parameters)")
     ap.add_argument("--sigma-labels", type=float, default=None,
                     help="σ_L of the label misfit (default 1 with labels alone, 0.1 with both)")
     args = ap.parse_args(argv)
+    try:
+        dt = None if args.dt == "adaptive" else float(args.dt)
+        if dt is not None and not dt > 0:
+            raise ValueError
+    except ValueError:
+        ap.error(f"--dt: a positive time step or 'adaptive', got {args.dt!r}")
     if args.labels:
         args.observe = "labels"
     sigma_labels = args.sigma_labels or (0.1 if args.observe == "both" else 1.0)
@@ -109,7 +128,7 @@ def main(argv=None) -> int:
     n, trials = (32, 16) if args.quick else (48, args.trials)
     torch.set_num_threads(os.cpu_count() or 1)
     times = [4.0, 8.0, 12.0, 16.0]
-    problem = make_problem(n, times, 0.02, args.observe, sigma_labels)
+    problem = make_problem(n, times, 0.02, args.observe, sigma_labels, dt)
     problem.max_steps = args.max_steps
     truth_z = [u.to_z(getattr(TRUTH, u.name)) for u in UNKNOWNS]
     t0 = time.perf_counter()
@@ -134,11 +153,12 @@ def main(argv=None) -> int:
              f"`python -m benchmarks.sinter_twin{' --quick' if args.quick else ''}{' --labels' if args.labels else ''}"
              f"{f' --observe {args.observe}' if args.observe != 'occupancy' and not args.labels else ''}"
              f"{f' --sigma-labels {args.sigma_labels:g}' if args.sigma_labels else ''}"
-             f"{f' --polish {args.polish}' if args.polish else ''} "
+             f"{f' --polish {args.polish}' if args.polish else ''} --dt {args.dt} "
              f"--trials {trials} --workers {args.workers} --max-steps {args.max_steps} "
              f"--methods \"{';'.join(methods)}\"{f' --out {args.out}' if args.out else ''}` on "
              f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}.", "",
-             f"2D {n}², 7 grains (random packing, periodic), float32; observations at t = "
+             f"2D {n}², 7 grains (random packing, periodic), float32, "
+             + ("adaptive time step" if dt is None else f"fixed time step Δt = {dt:g}") + "; observations at t = "
              f"{', '.join(f'{t:g}' for t in times)} (reduced): "
              + {"occupancy": "occupancy with Gaussian noise σ = 0.02, σ_R = 0.02",
                 "labels": "grain labels (each voxel's grain where its η is largest and above ½; 2 % of voxels given "

@@ -194,9 +194,11 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     the grains told apart, from the snapshots' grain maps or label volumes, 0 = pore, k = grain k of the start,
     in the csv's labels column or else its file column; both: the two misfits added, the csv with both
     columns), sigma_labels (σ of the label misfit, default 1: J = ½ × wrong voxel-grain pairs / σ²) and
-    polish (then at most that many Nelder–Mead evaluations from the best point, default 0).
+    polish (then at most that many Nelder–Mead evaluations from the best point, default 0) and dt (the fixed
+    time step of every evaluation, default the solver's dt, so that J is smooth in the parameters; 'adaptive':
+    the solver's step control, under which J jumps).
     """
-    from datarial.sinter.assimilate import Problem, assimilate
+    from datarial.sinter.assimilate import Problem, assimilate, evaluation_settings
     from datarial.sinter.config import load_config
     from datarial.sinter.output import assimilation_figures, read_observations
 
@@ -213,7 +215,8 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     storage = storage or block.storage or (str(out / "study.db") if workers > 1 else None)
     packing = cfg.packing()
     rs = cfg.pair_factors(packing)
-    problem = Problem(packing, cfg.params, unknowns, obs, sigma_r, cfg.solver, cfg.anisotropy,
+    problem = Problem(packing, cfg.params, unknowns, obs, sigma_r, evaluation_settings(cfg.solver, block.dt),
+                      cfg.anisotropy,
                       None if rs is None else rs[0], max_steps=block.max_steps, sigma_labels=block.sigma_labels,
                       observe=block.observe)
     console.print(f"{len(unknowns)} unknowns ({', '.join(u.name for u in unknowns)}), {len(obs.times)} observed times, "
