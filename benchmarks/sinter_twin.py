@@ -24,8 +24,11 @@ threshold, and whether it is depends on the parameters: J then jumps by
 thousands between neighbouring points (L × 1.01 gave ΔJ ≈ 3400 where L × 1.1
 gave 127), more than the differences the minimisers have to resolve.
 
-``--polish N`` refines each minimiser's best point by Nelder–Mead with at
-most N more evaluations (the trials column counts them).
+``--polish N`` refines each minimiser's best point with at most N more
+evaluations (the trials column counts them): by least squares (Gauss–Newton
+on the occupancy residuals) for occupancy observations, by Nelder–Mead for
+labels (``--polish-method``); ``--polish-starts K`` refines the K best
+distinct trials, sharing the N.
 
 ``--observe labels`` observes the grains told apart instead (a segmented
 tomogram's labels, 2 % of voxels given a neighbour's label), ``--observe both``
@@ -35,7 +38,7 @@ the occupancy's when one parameter is halved or doubled (L doubled: 15
 against 1253; M_gb: 38–42 against 3314–4201, the committed identifiability
 tables), so 1/σ_L² = 100 gives the two a similar weight.
 
-Run: ``python -m benchmarks.sinter_twin [--observe occupancy|labels|both] [--polish N] [--trials 100] [--methods "tpe;bo"] [--workers 2] [--max-steps 6000] [--dt 0.02|adaptive] [--quick]``.
+Run: ``python -m benchmarks.sinter_twin [--observe occupancy|labels|both] [--polish N] [--polish-starts K] [--trials 100] [--methods "tpe;bo"] [--workers 2] [--max-steps 6000] [--dt 0.02|adaptive] [--quick]``.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from datarial.sinter.assimilate import (
 from datarial.sinter.minimisers import parse_method
 from datarial.sinter.model import Parameters
 from datarial.sinter.packing import random_packing
+from datarial.sinter.polish import POLISH_METHODS
 from datarial.sinter.solver import SolverSettings
 
 RESULTS = Path(__file__).with_name("results")
@@ -104,7 +108,11 @@ def main(argv=None) -> int:
                          "2 %% of voxels given a neighbour's label) or both, the two misfits added")
     ap.add_argument("--labels", action="store_true", help="the same as --observe labels")
     ap.add_argument("--polish", type=int, default=0,
-                    help="after each minimiser, at most this many Nelder–Mead evaluations from its best point")
+                    help="after each minimiser, at most this many evaluations refining its best point(s)")
+    ap.add_argument("--polish-starts", type=int, default=1, help="distinct best points the polish refines")
+    ap.add_argument("--polish-method", choices=POLISH_METHODS, default="auto",
+                    help="least-squares (Gauss–Newton on the occupancy residuals), nelder-mead, or auto (the "
+                         "first for occupancy observations)")
     ap.add_argument("--dt", default=str(DT),
                     help="fixed time step of the truth and of every evaluation, or 'adaptive' (the solver's "
                          "step control, which makes J jump with the parameters)")
@@ -153,7 +161,9 @@ def main(argv=None) -> int:
              f"`python -m benchmarks.sinter_twin{' --quick' if args.quick else ''}{' --labels' if args.labels else ''}"
              f"{f' --observe {args.observe}' if args.observe != 'occupancy' and not args.labels else ''}"
              f"{f' --sigma-labels {args.sigma_labels:g}' if args.sigma_labels else ''}"
-             f"{f' --polish {args.polish}' if args.polish else ''} --dt {args.dt} "
+             f"{f' --polish {args.polish}' if args.polish else ''}"
+             f"{f' --polish-starts {args.polish_starts}' if args.polish_starts != 1 else ''}"
+             f"{f' --polish-method {args.polish_method}' if args.polish_method != 'auto' else ''} --dt {args.dt} "
              f"--trials {trials} --workers {args.workers} --max-steps {args.max_steps} "
              f"--methods \"{';'.join(methods)}\"{f' --out {args.out}' if args.out else ''}` on "
              f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}.", "",
@@ -189,7 +199,8 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             res = assimilate(problem, method, trials=trials, seed=0, workers=args.workers, options=options,
                              storage=str(Path(tmp) / "study.db") if args.workers > 1 else None,
-                             polish_evaluations=args.polish)
+                             polish_evaluations=args.polish, polish_starts=args.polish_starts,
+                             polish_method=args.polish_method)
         wall = time.perf_counter() - t0
         ratios = [res.best[u.name] / getattr(TRUTH, u.name) for u in UNKNOWNS]
         prod = res.best["m_tr"] * res.best["k_st"] / (TRUTH.m_tr * TRUTH.k_st)
@@ -197,7 +208,10 @@ def main(argv=None) -> int:
                if not 1 / TOLERANCE <= r <= TOLERANCE]
         verdict = "yes" if not off else "no: " + ", ".join(off)
         if args.polish:
-            label += f" + Nelder–Mead ≤ {args.polish}"
+            local = args.polish_method if args.polish_method != "auto" else (
+                "least-squares" if args.observe == "occupancy" else "nelder-mead")
+            label += f" + {local} ≤ {args.polish}" + (f" from {args.polish_starts} starts" if args.polish_starts > 1
+                                                       else "")
         row = (f"| {label} | {res.trials} | {res.unfinished} | {wall:.0f} | {res.best_cost:.0f} | "
                + " | ".join(f"{r:.2f}" for r in ratios) + f" | {prod:.2f} | {verdict} |")
         lines.append(row)

@@ -15,6 +15,7 @@ from datarial.sinter.assimilate import (
     Problem,
     Unknown,
     assimilate,
+    evaluation_settings,
     fail_orphaned_trials,
     open_study,
     parse_unknowns,
@@ -399,7 +400,8 @@ def test_polish_walks_down_from_the_best_trial_and_records_each_evaluation():
     """Nelder–Mead from the best of a few random trials: J falls, every evaluation is a trial of the study."""
     import optuna
 
-    from datarial.sinter.assimilate import _objective, open_study, polish, result_of
+    from datarial.sinter.assimilate import _objective, open_study, result_of
+    from datarial.sinter.polish import polish
 
     problem = twin_problem([Unknown("M_surf", 0.3, 30.0)])
     problem.observations = twin_observations(problem, TRUTH, [2.0, 4.0], noise=0.02, seed=1)
@@ -409,13 +411,13 @@ def test_polish_walks_down_from_the_best_trial_and_records_each_evaluation():
     study.enqueue_trial({"z0": math.log10(0.5)})  # far from the truth (4.0)
     study.optimize(_objective(problem), n_trials=1)
     start = study.best_value
-    made = polish(problem, study, 12)
+    made = polish(problem, study, 12, method="nelder-mead")
     assert made == 12 and len(study.trials) == 13
     assert [t.user_attrs.get("stage") for t in study.trials[1:]] == ["polish"] * 12
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     best = result_of(study, problem.unknowns, "tpe")
     assert best.best_cost < 0.5 * start and abs(math.log10(best.best["M_surf"] / TRUTH.M_surf)) < 0.1
-    with pytest.raises(DatarialError, match="polish: a whole number of evaluations, at least 1, got 0"):
+    with pytest.raises(DatarialError, match="polish: evaluations: a whole number, at least 1, got 0"):
         polish(problem, study, 0)
 
 
@@ -425,8 +427,17 @@ def test_polish_setting_is_checked():
     block = {"unknowns": {"M_surf": {"low": 0.3, "high": 30}}}
     assert parse_settings(block, "assimilate").polish == 0
     assert parse_settings({**block, "polish": 40}, "assimilate").polish == 40
-    with pytest.raises(DatarialError, match=r"assimilate\.polish: a whole number of Nelder–Mead evaluations"):
+    with pytest.raises(DatarialError, match=r"assimilate\.polish: a whole number of evaluations"):
         parse_settings({**block, "polish": -1}, "assimilate")
+    settings = parse_settings({**block, "polish": 40, "polish_starts": 3, "polish_method": "nelder-mead"}, "a")
+    assert (settings.polish_starts, settings.polish_method) == (3, "nelder-mead")
+    assert parse_settings(block, "a").polish_method == "auto"
+    with pytest.raises(DatarialError, match=r"assimilate\.polish_starts: a whole number of start points"):
+        parse_settings({**block, "polish_starts": 0}, "assimilate")
+    with pytest.raises(DatarialError, match=r"assimilate\.polish_method: one of auto, least-squares, nelder-mead"):
+        parse_settings({**block, "polish_method": "newton"}, "assimilate")
+    with pytest.raises(DatarialError, match=r"assimilate\.polish_method: least-squares needs the occupancy"):
+        parse_settings({**block, "polish_method": "least-squares", "observe": "labels"}, "assimilate")
 
 
 def test_dt_setting_is_checked():
@@ -445,8 +456,6 @@ def test_evaluations_take_a_fixed_step_so_that_the_cost_is_smooth():
     """With the step fixed, the simulated occupancy moves smoothly with a parameter: a 1 % change moves it by
     about a hundredth of what a 10 % change does (Σ(Δψ)² is quadratic in the change).  The adaptive step
     control, which decides differently at nearby parameters, is kept only when asked for."""
-    from datarial.sinter.assimilate import evaluation_settings
-
     solver = SolverSettings(dtype="float32", dt=0.08)
     fixed = evaluation_settings(solver, 0.05)
     assert (fixed.adaptive, fixed.dt) == (False, 0.05)
@@ -459,3 +468,55 @@ def test_evaluations_take_a_fixed_step_so_that_the_cost_is_smooth():
     # (the boundary mobility L: with the adaptive control here, the 1 % change moved ψ by 0.38 × the 10 % one)
     moved = {f: np.sum((problem.simulate(TRUTH.replace(L=TRUTH.L * f)) - base) ** 2) for f in (1.01, 1.1)}
     assert 0 < moved[1.01] < 0.03 * moved[1.1]
+
+
+def test_residuals_give_the_cost():
+    """½‖r‖² of the background and occupancy residuals is J, term by term."""
+    problem = twin_problem([Unknown("M_surf", 0.3, 30.0, prior=1.0, prior_sd=0.5), Unknown("M_gb", 0.04, 4.0)])
+    z = [math.log10(3.0), math.log10(0.5)]
+    rb, ro = problem.residuals(z)
+    j, jb, jo = problem.cost(z)
+    assert rb.shape == (1,) and ro.shape == (3 * 48 * 64,)
+    assert 0.5 * rb @ rb == pytest.approx(jb) and 0.5 * ro @ ro == pytest.approx(jo, rel=1e-6)
+    assert jb == pytest.approx(0.5 * ((math.log10(3.0) - 0.0) / 0.5) ** 2)
+    problem.observe = "labels"
+    with pytest.raises(DatarialError):
+        problem.residuals(z)
+
+
+def test_least_squares_polish_converges_in_a_few_evaluations_and_splits_its_budget_between_starts():
+    """Gauss–Newton on the occupancy residuals: from M_surf 20 (truth 4) to within 1 % in 12 evaluations,
+    where Nelder–Mead's 12 get within 0.1 decade (the test above); several starts share the budget."""
+    import optuna
+
+    from datarial.sinter.assimilate import _objective, open_study, result_of
+    from datarial.sinter.polish import polish
+
+    problem = twin_problem([Unknown("M_surf", 0.3, 30.0)])
+    problem.settings, problem._start = evaluation_settings(problem.settings, 0.05), None
+    problem.observations = twin_observations(problem, TRUTH, [2.0, 4.0], noise=0.02, seed=1)
+    study = open_study(None, "p", "tpe", problem.unknowns, seed=3)
+    for m in (0.5, 20.0):  # starts on both sides of the truth
+        study.enqueue_trial({"z0": math.log10(m)})
+    study.optimize(_objective(problem), n_trials=2)
+    assert polish(problem, study, 12) == 12  # auto: least squares for occupancy data, from the best (20)
+    added = study.trials[2:]
+    assert all(t.user_attrs["stage"] == "polish" and t.user_attrs["start"] == 0 for t in added)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in added)
+    best = result_of(study, problem.unknowns, "tpe")
+    assert best.best["M_surf"] == pytest.approx(TRUTH.M_surf, rel=0.01)
+    assert best.best_cost == pytest.approx(problem.cost([math.log10(best.best["M_surf"])])[0])
+    assert polish(problem, study, 4, starts=2) == 4
+    assert [t.user_attrs["start"] for t in study.trials[14:]] == [0, 0, 1, 1]
+    problem.observations = twin_observations(problem, TRUTH, [2.0, 4.0], noise=0.02, seed=1, labels=True)
+    problem.observe = "labels"
+    with pytest.raises(DatarialError, match="least-squares needs a smooth misfit"):
+        polish(problem, study, 4, method="least-squares")
+
+
+def test_distinct_starts_skip_points_close_to_a_better_one():
+    from datarial.sinter.polish import distinct_starts
+
+    pts = np.array([[0.5, 0.5], [0.52, 0.45], [0.9, 0.1], [0.1, 0.9]])
+    assert distinct_starts(pts, np.array([1.0, 2.0, 3.0, 4.0]), 3, 0.1) == [0, 2, 3]
+    assert distinct_starts(pts, np.array([1.0, 2.0, 3.0, 4.0]), 2, 0.01) == [0, 1]

@@ -193,8 +193,10 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     box around the best point, and model settings such as beta), observe (occupancy, the default; labels:
     the grains told apart, from the snapshots' grain maps or label volumes, 0 = pore, k = grain k of the start,
     in the csv's labels column or else its file column; both: the two misfits added, the csv with both
-    columns), sigma_labels (σ of the label misfit, default 1: J = ½ × wrong voxel-grain pairs / σ²) and
-    polish (then at most that many Nelder–Mead evaluations from the best point, default 0) and dt (the fixed
+    columns), sigma_labels (σ of the label misfit, default 1: J = ½ × wrong voxel-grain pairs / σ²),
+    polish (then at most that many evaluations refining the best point, default 0; polish_starts: that many
+    distinct best points, default 1; polish_method: least-squares, Gauss–Newton on the occupancy residuals,
+    nelder-mead, or auto, the first for occupancy observations) and dt (the fixed
     time step of every evaluation, default the solver's dt, so that J is smooth in the parameters; 'adaptive':
     the solver's step control, under which J jumps).
     """
@@ -228,7 +230,8 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
         task = bar.add_task("assimilating", total=trials)
         result = assimilate(problem, method, trials, workers, storage, seed=seed, options=block.sampler,
                             progress=lambda done, total: bar.update(task, completed=done, total=total),
-                            polish_evaluations=block.polish)
+                            polish_evaluations=block.polish, polish_starts=block.polish_starts,
+                            polish_method=block.polish_method)
     result.table().to_csv(out / "history.csv", index=False)
     import pandas as pd
 

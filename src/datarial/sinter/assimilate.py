@@ -45,6 +45,7 @@ from datarial.errors import DatarialError
 from datarial.sinter.minimisers import METHODS, make_sampler
 from datarial.sinter.model import Parameters
 from datarial.sinter.packing import Packing
+from datarial.sinter.polish import POLISH_METHODS, polish
 from datarial.sinter.solver import Simulation, SolverSettings, initial_state
 
 OBSERVE = ("occupancy", "labels", "both")  # what the misfit compares (Problem.observe)
@@ -194,6 +195,22 @@ class Problem:
         sigma = {"occupancy": self.sigma_r, "labels": self.sigma_labels}
         return sum(0.5 * v / sigma[k] ** 2 for k, v in misfits.items())
 
+    def background_residuals(self, z: Sequence[float]) -> np.ndarray:
+        """(z_k − z_b,k) / σ_b,k for the unknowns with a prior σ_b: J_b = ½ Σ of their squares."""
+        return np.array([(float(v) - u.z_prior) / u.prior_sd
+                         for u, v in zip(self.unknowns, z, strict=True) if u.prior_sd])
+
+    def residuals(self, z: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """(background, observation) residuals at z, J = ½ ‖both‖²: the observation residual is
+        (H(x_t) − y_t) / σ_R per voxel and time (occupancy observations only; the label misfit is a count).
+        A simulation that blows up or passes ``max_steps`` raises :class:`DatarialError`."""
+        if self.mode() != "occupancy":
+            raise DatarialError(f"residuals: the occupancy misfit only, observe is {self.mode()!r}")
+        obs = self.observations.occupancy
+        ro = np.concatenate([((_occupancy(st) - obs[k]) / self.sigma_r).ravel()
+                             for k, st in enumerate(self.states(self.parameters(z)))])
+        return self.background_residuals(z), ro
+
     def cost(self, z: Sequence[float]) -> tuple[float, float, float]:
         """(J, background term, observation term) at z (log10 θ for log-scale unknowns)."""
         return self.evaluate(z)[:3]
@@ -203,10 +220,8 @@ class Problem:
         self.mode()  # set-up errors are raised, not scored as a failed simulation
         if not (self.sigma_r > 0 and self.sigma_labels > 0):
             raise DatarialError(f"sigma_r and sigma_labels must be positive, got {self.sigma_r}, {self.sigma_labels}")
-        jb = 0.0
-        for u, v in zip(self.unknowns, z, strict=True):
-            if u.prior_sd:
-                jb += 0.5 * ((float(v) - u.z_prior) / u.prior_sd) ** 2
+        rb = self.background_residuals(z)
+        jb = 0.5 * float(rb @ rb)
         try:
             jo = self.observation_term(self.misfits(self.parameters(z)))
         except DatarialError as exc:  # the worst cost, not a crash of the search
@@ -347,62 +362,6 @@ def _worker(problem: Problem, storage: str, name: str, method: str, seed: int, t
         trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL))])
 
 
-def polish(problem: Problem, study, evaluations: int, step: float = 0.1,
-           progress: Callable[[int, int], None] | None = None) -> int:
-    """Refine the study's best point by Nelder–Mead in z for at most ``evaluations`` evaluations.
-
-    A global search (TPE, BO) finds the basin of J, but with a hundred
-    evaluations in five dimensions it can stop short of the minimum in a long,
-    gently sloping valley.  Nelder–Mead needs no gradient and walks down it.
-    The simplex starts at the best trial, with sides of ``step`` × each
-    unknown's z range (log10 θ for log-scale ones), and stays within the
-    ranges.  Every evaluation is added to the study as a trial (user attribute
-    ``stage = "polish"``), so the history, the best point and the figures
-    include it.  Returns the number of evaluations made.
-    """
-    import optuna
-    from scipy.optimize import minimize
-
-    if isinstance(evaluations, bool) or not isinstance(evaluations, int) or evaluations < 1:
-        raise DatarialError(f"polish: a whole number of evaluations, at least 1, got {evaluations!r}")
-    unknowns = problem.unknowns
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and math.isfinite(t.value)]
-    if not done:
-        raise DatarialError("polish: no finished evaluation with a finite cost to start from")
-    best = min(done, key=lambda t: t.value)
-    x0 = np.array([best.params[f"z{i}"] for i in range(len(unknowns))])
-    lo, hi = np.array([u.z_range for u in unknowns]).T
-    simplex = [x0]
-    for i in range(len(x0)):
-        x = x0.copy()
-        d = step * (hi[i] - lo[i])
-        x[i] = x[i] + d if x[i] + d <= hi[i] else x[i] - d  # inward at the upper end of the range
-        simplex.append(x)
-    dists = {f"z{i}": optuna.distributions.FloatDistribution(*u.z_range) for i, u in enumerate(unknowns)}
-    count = 0
-
-    def cost(x: np.ndarray) -> float:
-        nonlocal count
-        if count >= evaluations:  # Nelder–Mead may ask once more than maxfev
-            return math.inf
-        z = np.clip(x, lo, hi)
-        j, jb, jo, failure = problem.evaluate(z)
-        attrs: dict[str, Any] = {"stage": "polish", "J_background": jb, "J_observation": jo,
-                                 **{u.name: u.from_z(float(v)) for u, v in zip(unknowns, z, strict=True)}}
-        if failure:
-            attrs["failure"] = failure
-        study.add_trial(optuna.trial.create_trial(params={f"z{i}": float(v) for i, v in enumerate(z)},
-                                                  distributions=dists, value=j, user_attrs=attrs))
-        count += 1
-        if progress is not None:
-            progress(count, evaluations)
-        return j
-
-    minimize(cost, x0, method="Nelder-Mead", bounds=list(zip(lo, hi, strict=True)),
-             options={"maxfev": evaluations, "initial_simplex": np.array(simplex), "xatol": 1e-3, "fatol": 1e-6})
-    return count
-
-
 @dataclass(frozen=True)
 class AssimilationResult:
     """Best parameters, the cost history and the study (Optuna) behind them."""
@@ -426,12 +385,14 @@ class AssimilationResult:
 def assimilate(problem: Problem, method: str = "tpe", trials: int = 100, workers: int = 1,
                storage: str | None = None, study_name: str = "assimilation", seed: int = 0,
                progress: Callable[[int, int], None] | None = None,
-               options: dict[str, Any] | None = None, polish_evaluations: int = 0) -> AssimilationResult:
+               options: dict[str, Any] | None = None, polish_evaluations: int = 0, polish_starts: int = 1,
+               polish_method: str = "auto") -> AssimilationResult:
     """Minimise J over the unknowns with ``trials`` evaluations; ``workers`` > 1 runs processes on ``storage``.
 
     ``options``: sampler options (:func:`make_sampler`), e.g. ``{"startup": 20, "beta": 4}``.
-    ``polish_evaluations``: then refine the best point by Nelder–Mead with at most that many more
-    evaluations (:func:`polish`, in this process).
+    ``polish_evaluations``: then refine the best trial (``polish_starts``: that many distinct ones) with at
+    most that many more evaluations, by ``polish_method`` (:func:`~datarial.sinter.polish.polish`, in this
+    process).
     """
 
     if trials < 1:
@@ -458,7 +419,7 @@ def assimilate(problem: Problem, method: str = "tpe", trials: int = 100, workers
         study = open_study(storage, study_name, method, problem.unknowns, seed, options=options)
     if polish_evaluations:
         done = len(study.trials)
-        polish(problem, study, polish_evaluations,
+        polish(problem, study, polish_evaluations, starts=polish_starts, method=polish_method,
                progress=None if progress is None else lambda k, n: progress(done + k, done + n))
     return result_of(study, problem.unknowns, method)
 
@@ -514,15 +475,17 @@ class AssimilationSettings:
     sampler: dict[str, Any] = field(default_factory=dict)  # make_sampler options: startup, ModelSettings fields (bo)
     observe: str = "occupancy"  # "labels": the grains told apart (Observations.labels); "both": the two misfits
     sigma_labels: float = 1.0  # σ_L of the label misfit
-    polish: int = 0  # Nelder–Mead evaluations from the best point after the search (polish)
+    polish: int = 0  # evaluations of the local refinement after the search (polish)
+    polish_starts: int = 1  # distinct best trials it refines
+    polish_method: str = "auto"  # least-squares (occupancy), nelder-mead, or auto
     dt: float | str | None = None  # fixed time step of every evaluation (None: solver.dt) or "adaptive"
 
 
 def parse_settings(block: Any, where: str) -> AssimilationSettings:
     """``{unknowns, sigma_r, sigma_labels, method, trials, workers, storage, max_steps, sampler, observe, polish,
-    dt}`` → settings, errors naming the field."""
+    polish_starts, polish_method, dt}`` → settings, errors naming the field."""
     keys = ("unknowns", "sigma_r", "sigma_labels", "method", "trials", "workers", "storage", "max_steps", "sampler",
-            "observe", "polish", "dt")
+            "observe", "polish", "polish_starts", "polish_method", "dt")
     if not isinstance(block, dict):
         raise DatarialError(f"{where}: a mapping ({', '.join(keys)})")
     if "unknowns" not in block:
@@ -544,9 +507,14 @@ def parse_settings(block: Any, where: str) -> AssimilationSettings:
     max_steps = block.get("max_steps")
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
         raise DatarialError(f"{where}.max_steps: a whole number of time steps, at least 1, got {max_steps!r}")
-    polish_n = block.get("polish", 0)
+    polish_n, starts = block.get("polish", 0), block.get("polish_starts", 1)
     if isinstance(polish_n, bool) or not isinstance(polish_n, int) or polish_n < 0:
-        raise DatarialError(f"{where}.polish: a whole number of Nelder–Mead evaluations, 0 or more, got {polish_n!r}")
+        raise DatarialError(f"{where}.polish: a whole number of evaluations, 0 or more, got {polish_n!r}")
+    if isinstance(starts, bool) or not isinstance(starts, int) or starts < 1:
+        raise DatarialError(f"{where}.polish_starts: a whole number of start points, at least 1, got {starts!r}")
+    polish_method = block.get("polish_method", "auto")
+    if polish_method not in POLISH_METHODS:
+        raise DatarialError(f"{where}.polish_method: one of {', '.join(POLISH_METHODS)}, got {polish_method!r}")
     dt = block.get("dt")
     if dt is not None and dt != "adaptive" and (isinstance(dt, bool) or not isinstance(dt, int | float) or not dt > 0):
         raise DatarialError(f"{where}.dt: a positive fixed time step (reduced time) or 'adaptive', got {dt!r}")
@@ -561,6 +529,9 @@ def parse_settings(block: Any, where: str) -> AssimilationSettings:
     observe = block.get("observe", "occupancy")
     if observe not in OBSERVE:
         raise DatarialError(f"{where}.observe: {', '.join(repr(o) for o in OBSERVE)}, got {observe!r}")
+    if polish_method == "least-squares" and observe != "occupancy":
+        raise DatarialError(f"{where}.polish_method: least-squares needs the occupancy misfit (observe: "
+                            f"{observe}, a count of voxels, is not smooth): use nelder-mead or auto")
     return AssimilationSettings(unknowns, sigma_r, method, trials, workers, None if storage is None else str(storage),
-                                max_steps, dict(sampler), observe, sigma_labels, polish_n,
+                                max_steps, dict(sampler), observe, sigma_labels, polish_n, starts, polish_method,
                                 dt if dt in (None, "adaptive") else float(dt))
