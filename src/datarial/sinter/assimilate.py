@@ -21,9 +21,10 @@ first heartbeat, which Optuna never marks, is failed by `fail_orphaned_trials`).
 Every evaluation should take the same fixed time step (:func:`evaluation_settings`,
 the ``dt`` setting): the solver's adaptive control halves a step that changes
 a field by more than a threshold, and whether it does depends on θ, so J
-jumps between neighbouring points (in the five-parameter twin, L × 1.01 moved J
-by ~3400 where L × 1.1 moved it by ~130) and no minimiser can settle in its
-minimum.  With a fixed step J is a smooth function of θ.
+jumps between neighbouring points (in the five-parameter twin, L × 1.01 moved
+the simulation by 3471 in J's units where L × 1.1 moved it by 128:
+benchmarks/results/sinter_twin_fixed_profile.md) and no minimiser can settle
+in its minimum.  With a fixed step J is a smooth function of θ.
 """
 
 from __future__ import annotations
