@@ -68,7 +68,7 @@ from datarial.sinter.assimilate import (
 from datarial.sinter.minimisers import parse_method
 from datarial.sinter.model import Parameters
 from datarial.sinter.packing import random_packing
-from datarial.sinter.polish import POLISH_METHODS
+from datarial.sinter.polish import POLISH_METHODS, local_method
 from datarial.sinter.solver import SolverSettings
 
 RESULTS = Path(__file__).with_name("results")
@@ -238,8 +238,7 @@ def main(argv=None) -> int:
                if not 1 / TOLERANCE <= r <= TOLERANCE]
         verdict = "yes" if not off else "no: " + ", ".join(off)
         if args.polish:
-            local = args.polish_method if args.polish_method != "auto" else (
-                "least-squares" if args.observe == "occupancy" else "nelder-mead")
+            local = local_method(args.polish_method, args.observe)
             label += f" + {local} ≤ {args.polish}" + (f" from {args.polish_starts} starts" if args.polish_starts > 1
                                                        else "")
         row = (f"| {label} | {res.trials} | {res.unfinished} | {wall:.0f} | {res.best_cost:.0f} | "

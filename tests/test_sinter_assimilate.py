@@ -436,7 +436,7 @@ def test_polish_setting_is_checked():
         parse_settings({**block, "polish_starts": 0}, "assimilate")
     with pytest.raises(DatarialError, match=r"assimilate\.polish_method: one of auto, least-squares, nelder-mead"):
         parse_settings({**block, "polish_method": "newton"}, "assimilate")
-    with pytest.raises(DatarialError, match=r"assimilate\.polish_method: least-squares needs the occupancy"):
+    with pytest.raises(DatarialError, match=r"assimilate\.polish_method: least-squares needs a smooth misfit"):
         parse_settings({**block, "polish_method": "least-squares", "observe": "labels"}, "assimilate")
 
 

@@ -218,9 +218,8 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     packing = cfg.packing()
     rs = cfg.pair_factors(packing)
     problem = Problem(packing, cfg.params, unknowns, obs, sigma_r, evaluation_settings(cfg.solver, block.dt),
-                      cfg.anisotropy,
-                      None if rs is None else rs[0], max_steps=block.max_steps, sigma_labels=block.sigma_labels,
-                      observe=block.observe)
+                      cfg.anisotropy, None if rs is None else rs[0], max_steps=block.max_steps,
+                      sigma_labels=block.sigma_labels, observe=block.observe)
     console.print(f"{len(unknowns)} unknowns ({', '.join(u.name for u in unknowns)}), {len(obs.times)} observed times, "
                   f"{method.upper()} with {trials} evaluations on {workers} worker(s)"
                   + (f", study in {storage}" if storage else ""))

@@ -46,7 +46,7 @@ from datarial.errors import DatarialError
 from datarial.sinter.minimisers import METHODS, make_sampler
 from datarial.sinter.model import Parameters
 from datarial.sinter.packing import Packing
-from datarial.sinter.polish import POLISH_METHODS, polish
+from datarial.sinter.polish import POLISH_METHODS, local_method, polish
 from datarial.sinter.solver import Simulation, SolverSettings, initial_state
 
 OBSERVE = ("occupancy", "labels", "both")  # what the misfit compares (Problem.observe)
@@ -179,6 +179,12 @@ class Problem:
             raise DatarialError(f"observe: {mode!r} needs observed labels (grain maps or label volumes)")
         return mode
 
+    def check(self) -> str:
+        """:meth:`mode`, after checking the error model (σ_R, σ_L positive)."""
+        if not (self.sigma_r > 0 and self.sigma_labels > 0):
+            raise DatarialError(f"sigma_r and sigma_labels must be positive, got {self.sigma_r}, {self.sigma_labels}")
+        return self.mode()
+
     def misfits(self, params: Parameters) -> dict[str, float]:
         """The misfit sums of one run: ``occupancy`` Σ_t Σ_voxels (H(x_t) − y_t)² and/or ``labels``
         Σ_t :func:`label_misfit`, as :meth:`mode` asks."""
@@ -205,8 +211,9 @@ class Problem:
         """(background, observation) residuals at z, J = ½ ‖both‖²: the observation residual is
         (H(x_t) − y_t) / σ_R per voxel and time (occupancy observations only; the label misfit is a count).
         A simulation that blows up or passes ``max_steps`` raises :class:`DatarialError`."""
-        if self.mode() != "occupancy":
-            raise DatarialError(f"residuals: the occupancy misfit only, observe is {self.mode()!r}")
+        mode = self.check()
+        if mode != "occupancy":
+            raise DatarialError(f"residuals: the occupancy misfit only, observe is {mode!r}")
         obs = self.observations.occupancy
         ro = np.concatenate([((_occupancy(st) - obs[k]) / self.sigma_r).ravel()
                              for k, st in enumerate(self.states(self.parameters(z)))])
@@ -218,9 +225,7 @@ class Problem:
 
     def evaluate(self, z: Sequence[float]) -> tuple[float, float, float, str | None]:
         """Like :meth:`cost`, plus why the simulation failed (blew up, or passed ``max_steps``), else None."""
-        self.mode()  # set-up errors are raised, not scored as a failed simulation
-        if not (self.sigma_r > 0 and self.sigma_labels > 0):
-            raise DatarialError(f"sigma_r and sigma_labels must be positive, got {self.sigma_r}, {self.sigma_labels}")
+        self.check()  # set-up errors are raised, not scored as a failed simulation
         rb = self.background_residuals(z)
         jb = 0.5 * float(rb @ rb)
         try:
@@ -530,9 +535,10 @@ def parse_settings(block: Any, where: str) -> AssimilationSettings:
     observe = block.get("observe", "occupancy")
     if observe not in OBSERVE:
         raise DatarialError(f"{where}.observe: {', '.join(repr(o) for o in OBSERVE)}, got {observe!r}")
-    if polish_method == "least-squares" and observe != "occupancy":
-        raise DatarialError(f"{where}.polish_method: least-squares needs the occupancy misfit (observe: "
-                            f"{observe}, a count of voxels, is not smooth): use nelder-mead or auto")
+    try:
+        local_method(polish_method, observe)
+    except DatarialError as exc:
+        raise DatarialError(f"{where}.polish_method: {exc.message.removeprefix('polish: ')}") from None
     return AssimilationSettings(unknowns, sigma_r, method, trials, workers, None if storage is None else str(storage),
                                 max_steps, dict(sampler), observe, sigma_labels, polish_n, starts, polish_method,
                                 dt if dt in (None, "adaptive") else float(dt))

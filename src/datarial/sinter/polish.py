@@ -38,6 +38,19 @@ class _Spent(Exception):
     """The evaluations of one start are used up (or its simulation failed): stop the local minimiser."""
 
 
+def local_method(method: str, observe: str) -> str:
+    """The local minimiser that ``method`` means for observations of kind ``observe`` (auto: least squares for
+    the occupancy, Nelder–Mead for labels); least squares for labels is refused."""
+    if method not in POLISH_METHODS:
+        raise DatarialError(f"polish: method {method!r}: use one of {', '.join(POLISH_METHODS)}")
+    if method == "auto":
+        return "least-squares" if observe == "occupancy" else "nelder-mead"
+    if method == "least-squares" and observe != "occupancy":
+        raise DatarialError(f"polish: least-squares needs a smooth misfit, the occupancy; observe is {observe!r} "
+                            "(use nelder-mead)")
+    return method
+
+
 def distinct_starts(points: np.ndarray, values: np.ndarray, n: int, separation: float) -> list[int]:
     """Indices of up to ``n`` points, best (lowest value) first, each at least ``separation`` from every one
     chosen before in some coordinate (max-norm; the points in unit-range coordinates)."""
@@ -67,14 +80,7 @@ def polish(problem: Any, study: Any, evaluations: int, step: float = 0.1, starts
     for name, value, least in (("evaluations", evaluations, 1), ("starts", starts, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise DatarialError(f"polish: {name}: a whole number, at least {least}, got {value!r}")
-    if method not in POLISH_METHODS:
-        raise DatarialError(f"polish: method {method!r}: use one of {', '.join(POLISH_METHODS)}")
-    mode = problem.mode()
-    if method == "auto":
-        method = "least-squares" if mode == "occupancy" else "nelder-mead"
-    if method == "least-squares" and mode != "occupancy":
-        raise DatarialError(f"polish: least-squares needs a smooth misfit, the occupancy; observe is {mode!r} "
-                            "(use nelder-mead)")
+    method = local_method(method, problem.mode())
     unknowns = problem.unknowns
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and math.isfinite(t.value)]
     if not done:
@@ -137,34 +143,37 @@ def _nelder_mead(problem, x0, lo, hi, step, budget, spent, record, start) -> Non
 def _least_squares(problem, x0, lo, hi, rel_step, budget, spent, record, start) -> None:
     from scipy.optimize import least_squares
 
-    seen: dict[bytes, np.ndarray] = {}
+    last: dict[str, Any] = {}  # the last point least_squares asked for and its residuals (its Jacobian's base)
 
-    def residuals(x: np.ndarray) -> np.ndarray:
-        key = np.asarray(x, dtype=float).tobytes()
-        if key in seen:
-            return seen[key]
+    def run(x: np.ndarray) -> np.ndarray:
         if spent() >= budget:
             raise _Spent
         z = np.clip(x, lo, hi)
         try:
             rb, ro = problem.residuals(z)
         except DatarialError as exc:  # blew up or passed max_steps: this start ends here
-            record(z, math.inf, math.nan, math.inf, str(exc), start)
+            rb = problem.background_residuals(z)
+            record(z, math.inf, 0.5 * float(rb @ rb), math.inf, str(exc), start)
             raise _Spent from None
         jb, jo = 0.5 * float(rb @ rb), 0.5 * float(ro @ ro)
         record(z, jb + jo, jb, jo, None, start)
-        seen[key] = r = np.concatenate([rb, ro])
-        return r
+        return np.concatenate([rb, ro])
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        key = np.asarray(x, dtype=float).tobytes()
+        if last.get("key") != key:
+            last.update(key=key, r=run(x))
+        return last["r"]
 
     def jacobian(x: np.ndarray) -> np.ndarray:
-        r0 = residuals(x)
+        r0 = residuals(x)  # trf asks for the Jacobian where it last evaluated: no new run
         cols = []
         for i in range(len(x)):
             h = rel_step * (hi[i] - lo[i])
             h = h if x[i] + h <= hi[i] else -h  # inward at the upper end of the range
             e = x.copy()
             e[i] += h
-            cols.append((residuals(e) - r0) / h)
+            cols.append((run(e) - r0) / h)
         return np.stack(cols, axis=1)
 
     try:
