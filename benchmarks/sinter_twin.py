@@ -24,7 +24,9 @@ threshold, and whether it is depends on the parameters: J then jumps by
 thousands between neighbouring points, more than the differences the
 minimisers have to resolve.  The smoothness table shows it: the noise-free
 misfit between the truth's run and one with a parameter × 1.01 against × 1.1
-(about 1/100 where the simulation is smooth in θ).
+(about 1/100 where the simulation is smooth in θ).  ``--truth-dt`` runs the
+truth alone at another (finer) step, so that the observations also hold the
+evaluations' discretisation error, as real observations would.
 
 ``--polish N`` refines each minimiser's best point with at most N more
 evaluations (the trials column counts them): by least squares (Gauss–Newton
@@ -40,7 +42,7 @@ the occupancy's when one parameter is halved or doubled (L doubled: 15
 against 1253; M_gb: 38–42 against 3314–4201, the committed identifiability
 tables), so 1/σ_L² = 100 gives the two a similar weight.
 
-Run: ``python -m benchmarks.sinter_twin [--observe occupancy|labels|both] [--polish N] [--polish-starts K] [--trials 100] [--methods "tpe;bo"] [--workers 2] [--max-steps 6000] [--dt 0.02|adaptive] [--quick]``.
+Run: ``python -m benchmarks.sinter_twin [--observe occupancy|labels|both] [--polish N] [--polish-starts K] [--trials 100] [--methods "tpe;bo"] [--workers 2] [--max-steps 6000] [--dt 0.02|adaptive] [--truth-dt 0.005] [--quick]``.
 """
 
 from __future__ import annotations
@@ -81,16 +83,20 @@ UNKNOWNS = [Unknown("M_surf", 0.4, 40.0), Unknown("M_gb", 0.04, 4.0), Unknown("L
 
 
 def make_problem(n: int, times: list[float], noise: float, observe: str = "occupancy",
-                 sigma_labels: float = 1.0, dt: float | None = DT) -> Problem:
+                 sigma_labels: float = 1.0, dt: float | None = DT, truth_dt: float | None = None) -> Problem:
     """The twin problem: occupancy with Gaussian noise σ_R = ``noise``; with ``observe`` "labels" or "both" the
     grains told apart as well (a fraction ``noise`` of voxels given a neighbour's label; σ_L = 1: J = ½ × wrong
-    voxel-grain pairs).  ``dt``: the fixed time step of the truth and of every evaluation (None: adaptive)."""
+    voxel-grain pairs).  ``dt``: the fixed time step of every evaluation (None: adaptive), and of the truth
+    unless ``truth_dt`` gives the truth its own (a finer step: observations the evaluations' model cannot fit
+    exactly)."""
     pk = random_packing((n, n), 7, n / 7.0, seed=3, overlap=0.15)  # 7 grains at every grid size
     placeholder = Observations(np.array([1.0]), np.zeros((1, n, n)))
     settings = SolverSettings(dtype="float32") if dt is None else SolverSettings(dtype="float32", dt=dt, adaptive=False)
     problem = Problem(pk, Parameters(), UNKNOWNS, placeholder, sigma_r=noise, settings=settings,
                       sigma_labels=sigma_labels, observe=observe)
-    problem.observations = twin_observations(problem, TRUTH, times, noise=noise, seed=1,
+    maker = problem if truth_dt is None else dataclasses.replace(
+        problem, settings=SolverSettings(dtype="float32", dt=truth_dt, adaptive=False))
+    problem.observations = twin_observations(maker, TRUTH, times, noise=noise, seed=1,
                                              labels=observe != "occupancy")
     return problem
 
@@ -140,6 +146,9 @@ def main(argv=None) -> int:
     ap.add_argument("--dt", default=str(DT),
                     help="fixed time step of the truth and of every evaluation, or 'adaptive' (the solver's "
                          "step control, which makes J jump with the parameters)")
+    ap.add_argument("--truth-dt", type=float, default=None,
+                    help="fixed time step of the truth's run alone (default: the evaluations' --dt), e.g. a finer "
+                         "one, so that the observations hold a model error as well as noise")
     ap.add_argument("--sigma-labels", type=float, default=None,
                     help="σ_L of the label misfit (default 1 with labels alone, 0.1 with both)")
     args = ap.parse_args(argv)
@@ -160,7 +169,9 @@ def main(argv=None) -> int:
     n, trials = (32, 16) if args.quick else (48, args.trials)
     torch.set_num_threads(os.cpu_count() or 1)
     times = [4.0, 8.0, 12.0, 16.0]
-    problem = make_problem(n, times, 0.02, args.observe, sigma_labels, dt)
+    if args.truth_dt is not None and not args.truth_dt > 0:
+        ap.error(f"--truth-dt: a positive time step, got {args.truth_dt}")
+    problem = make_problem(n, times, 0.02, args.observe, sigma_labels, dt, args.truth_dt)
     problem.max_steps = args.max_steps
     truth_z = [u.to_z(getattr(TRUTH, u.name)) for u in UNKNOWNS]
     t0 = time.perf_counter()
@@ -188,12 +199,14 @@ def main(argv=None) -> int:
              f"{f' --sigma-labels {args.sigma_labels:g}' if args.sigma_labels else ''}"
              f"{f' --polish {args.polish}' if args.polish else ''}"
              f"{f' --polish-starts {args.polish_starts}' if args.polish_starts != 1 else ''}"
-             f"{f' --polish-method {args.polish_method}' if args.polish_method != 'auto' else ''} --dt {args.dt} "
+             f"{f' --polish-method {args.polish_method}' if args.polish_method != 'auto' else ''} --dt {args.dt}"
+             f"{f' --truth-dt {args.truth_dt:g}' if args.truth_dt else ''} "
              f"--trials {trials} --workers {args.workers} --max-steps {args.max_steps} "
              f"--methods \"{';'.join(methods)}\"{f' --out {args.out}' if args.out else ''}` on "
              f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}.", "",
              f"2D {n}², 7 grains (random packing, periodic), float32, "
-             + ("adaptive time step" if dt is None else f"fixed time step Δt = {dt:g}") + "; observations at t = "
+             + ("adaptive time step" if dt is None else f"fixed time step Δt = {dt:g}")
+             + (f" (the truth's run: Δt = {args.truth_dt:g})" if args.truth_dt else "") + "; observations at t = "
              f"{', '.join(f'{t:g}' for t in times)} (reduced): "
              + {"occupancy": "occupancy with Gaussian noise σ = 0.02, σ_R = 0.02",
                 "labels": "grain labels (each voxel's grain where its η is largest and above ½; 2 % of voxels given "
