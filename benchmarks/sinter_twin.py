@@ -65,6 +65,7 @@ from datarial.sinter.assimilate import (
     Problem,
     Unknown,
     assimilate,
+    evaluation_settings,
     twin_observations,
 )
 from datarial.sinter.minimisers import parse_method
@@ -82,6 +83,11 @@ UNKNOWNS = [Unknown("M_surf", 0.4, 40.0), Unknown("M_gb", 0.04, 4.0), Unknown("L
             Unknown("m_tr", 5.0, 500.0), Unknown("k_st", 1.0, 100.0)]
 
 
+def twin_settings(dt: float | None) -> SolverSettings:
+    """float32, at the fixed step ``dt`` (None: the adaptive control)."""
+    return evaluation_settings(SolverSettings(dtype="float32"), "adaptive" if dt is None else dt)
+
+
 def make_problem(n: int, times: list[float], noise: float, observe: str = "occupancy",
                  sigma_labels: float = 1.0, dt: float | None = DT, truth_dt: float | None = None) -> Problem:
     """The twin problem: occupancy with Gaussian noise σ_R = ``noise``; with ``observe`` "labels" or "both" the
@@ -91,11 +97,10 @@ def make_problem(n: int, times: list[float], noise: float, observe: str = "occup
     exactly)."""
     pk = random_packing((n, n), 7, n / 7.0, seed=3, overlap=0.15)  # 7 grains at every grid size
     placeholder = Observations(np.array([1.0]), np.zeros((1, n, n)))
-    settings = SolverSettings(dtype="float32") if dt is None else SolverSettings(dtype="float32", dt=dt, adaptive=False)
-    problem = Problem(pk, Parameters(), UNKNOWNS, placeholder, sigma_r=noise, settings=settings,
+    problem = Problem(pk, Parameters(), UNKNOWNS, placeholder, sigma_r=noise, settings=twin_settings(dt),
                       sigma_labels=sigma_labels, observe=observe)
     maker = problem if truth_dt is None else dataclasses.replace(
-        problem, settings=SolverSettings(dtype="float32", dt=truth_dt, adaptive=False))
+        problem, settings=twin_settings(truth_dt))
     problem.observations = twin_observations(maker, TRUTH, times, noise=noise, seed=1,
                                              labels=observe != "occupancy")
     return problem
@@ -110,9 +115,7 @@ def smoothness(problem: Problem, dt: float | None) -> list[str]:
     variants = [("adaptive", None)] if dt is None else [(f"fixed Δt = {dt:g}", dt), ("adaptive", None)]
     rows = []
     for label, step in variants:
-        settings = SolverSettings(dtype="float32") if step is None else \
-            SolverSettings(dtype="float32", dt=step, adaptive=False)
-        twin = dataclasses.replace(problem, settings=settings)
+        twin = dataclasses.replace(problem, settings=twin_settings(step))
         ref = twin.simulate(TRUTH)
         for name in ("M_surf", "M_gb", "L", "k_st"):
             moved = [0.5 * float(np.sum((twin.simulate(TRUTH.replace(**{name: getattr(TRUTH, name) * f})) - ref)
