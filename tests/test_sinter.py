@@ -83,6 +83,27 @@ def test_rigid_body_motion_brings_two_grains_closer():
     assert float(moving.state.rho.sum()) == pytest.approx(float(still.state.rho.sum()), rel=1e-9)
 
 
+def test_stiff_rigid_body_motion_leaves_the_approach_to_diffusion():
+    """Grain-boundary diffusion with stiff rigid-body motion (m_tr = 1000): the approach is set by the
+    diffusion, so doubling every diffusion mobility halves the time it takes, and a softer m_tr = 200 comes
+    close; with soft motion (m_tr = 5) the motion is the brake and faster diffusion helps far less."""
+    pk = two_particles((40, 72), 12, overlap=3)
+    d0 = measures(initial_state(pk)).centre_distance
+    gb = Parameters(M_surf=0.05, M_gb=4.0, M_vol=0.001, M_vap=0.0, k_st=10.0, rho0=1.0)
+
+    def approach(m_tr, speed, t_end):
+        p = gb.replace(m_tr=m_tr, M_surf=speed * gb.M_surf, M_gb=speed * gb.M_gb, M_vol=speed * gb.M_vol)
+        return d0 - measures(run(pk, p, t_end=t_end, dt=0.01, adaptive=False).state).centre_distance
+
+    stiff = approach(1000.0, 1.0, 4.0)
+    assert stiff > 0.5  # cells
+    assert approach(1000.0, 2.0, 2.0) == pytest.approx(stiff, rel=0.02)
+    assert approach(200.0, 1.0, 4.0) == pytest.approx(stiff, rel=0.1)
+    soft = approach(5.0, 1.0, 4.0)
+    assert soft < 0.6 * stiff
+    assert approach(5.0, 2.0, 2.0) < 0.8 * soft
+
+
 def test_grains_share_fields_and_are_remapped_when_they_meet():
     pk = random_packing((96, 96), 40, 6.0, seed=3, overlap=0.2)
     st = initial_state(pk)
@@ -340,6 +361,27 @@ def test_neck_exponent_from_the_rate_form_does_not_depend_on_the_start(n):
     far = neck_exponents(t, (k * t) ** (1 / n), 0.0, 1.0)  # no start offset: both agree
     assert far[0] == pytest.approx(n, rel=1e-6) and far[1] == pytest.approx(n, rel=0.02)
     assert math.isnan(neck_exponents(t, x, 5.0, 6.0)[1])  # nothing in the window
+
+
+@pytest.mark.parametrize("n", [5.0, 6.0, 7.0])
+def test_neck_exponent_from_the_integrated_law(n):
+    """Fitting xⁿ = x₀ⁿ + Kt recovers n whatever the start, and scatters less than the rate form under noise."""
+    from datarial.sinter.measures import neck_exponent_integrated, neck_exponents
+
+    t = np.geomspace(0.5, 3000.0, 60)
+    x = (0.2**n + 1e-6 * t) ** (1 / n)
+    assert neck_exponent_integrated(t, x, 0.22, x[-1]) == pytest.approx(n, rel=1e-3)
+    rng = np.random.default_rng(3)
+    integ, rate = [], []
+    for _ in range(20):
+        noisy = x * (1.0 + 3e-3 * rng.standard_normal(x.size))
+        integ.append(neck_exponent_integrated(t, noisy, 0.22, x[-1]))
+        rate.append(neck_exponents(t, noisy, 0.22, x[-1])[1])
+    assert abs(np.mean(integ) - n) < 0.1
+    assert np.std(integ) < 0.7 * np.std(rate)
+    assert math.isnan(neck_exponent_integrated(t, x, 5.0, 6.0))  # nothing in the window
+    # A straight line in t is xⁿ with n = 1: below the search bounds, so no exponent.
+    assert math.isnan(neck_exponent_integrated(t, 0.2 + 1e-4 * t, 0.2, 1.0))
 
 
 @pytest.mark.slow
