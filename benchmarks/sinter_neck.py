@@ -17,7 +17,10 @@ the integrated law is xⁿ − x₀ⁿ ∝ t; fitting log x against log t then
 overestimates n (the local slope is n·xⁿ/(xⁿ − x₀ⁿ)).  The rate form
 dx/dt ∝ x^(1−n), which is what the mechanism analysis gives, holds whatever
 the start: the table reports n from the slope of log(dx/dt) against log x,
-beside the log t – log x fit.
+beside the log t – log x fit, and n from fitting the integrated law
+xⁿ = x₀ⁿ + Kt itself (x₀ and K free), which needs no differences of
+neighbouring samples and so scatters less.  ``--out`` also writes the series
+(t, x/r) of every run to a JSON file beside the table.
 
 Grain-boundary diffusion grows the neck only if the grains approach: the
 boundary is then the sink of the vacancies (the source of the matter) that
@@ -27,16 +30,24 @@ energy a flat boundary has ρ = 1 exactly (ηᵢ + ηⱼ = 1 across it makes
 ∂f/∂ρ vanish at ρ = 1), so Wang's ρ0 = 0.9816 makes the boundary's interior
 push the grains apart, in proportion to its length, against the pull at the
 neck's edge, and the neck stops where the two balance;
-``--set rho0=0.9816`` shows it.
+``--set rho0=0.9816`` shows it.  With m_tr = 50 the grains' mobility limits
+the approach early on; ``--set m_tr=1000`` is the stiff limit, where the
+approach is whatever the diffusion along the boundary allows (a test finds
+that doubling every diffusion mobility there halves the time to the same
+approach, within 2 %).
 
 Run: ``python -m benchmarks.sinter_neck [--mechanism surf|gb|vol] [--radius 20] [--dim 3] [--time 200]
 [--dt 0.1] [--until 0.6] [--set k_st=10,m_tr=50] [--out FILE-STEM]``;
-``--radius 20,40,60`` runs a resolution study.
+``--radius 20,40,60`` runs a resolution study; with three radii or more it
+also extrapolates n to r → ∞ by a line n = n∞ + a/r (an error of order
+interface width / r vanishes there).  ``--from STEM`` rebuilds the tables of
+``benchmarks/results/STEM.md`` from its stored series without simulating.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -47,7 +58,7 @@ import numpy as np
 import torch
 
 from datarial.errors import DatarialError
-from datarial.sinter.measures import neck_exponents
+from datarial.sinter.measures import neck_exponent_integrated, neck_exponents
 from datarial.sinter.model import Parameters, interface_properties
 from datarial.sinter.packing import two_particles
 from datarial.sinter.solver import Simulation, SolverSettings, initial_state, neck_radius
@@ -91,7 +102,11 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=60, help="neck measurements, geometrically spaced in time")
     ap.add_argument("--set", default="", help="model parameters to change, e.g. rho0=0.9816,m_tr=200")
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default: print only)")
+    ap.add_argument("--from", dest="source", default=None, metavar="STEM",
+                    help="rebuild the tables of benchmarks/results/STEM.md from its stored series, without simulating")
     args = ap.parse_args(argv)
+    if args.source:
+        return reanalyse(args.source)
     try:
         radii = [int(v) for v in args.radius.split(",")]
     except ValueError:
@@ -109,35 +124,91 @@ def main(argv=None) -> int:
              f"Expected for {args.mechanism} diffusion: n ≈ {EXPECTED[args.mechanism]}. Mobilities M_surf "
              f"{params.M_surf:g}, M_gb {params.M_gb:g}, M_vol {params.M_vol:g}; rigid-body motion "
              + (f"k_st {params.k_st:g}, m_tr {params.m_tr:g}, ρ0 {params.rho0:g}." if params.m_tr > 0 else "off.")]
-    summary, printed = [], 0
+    series: list[dict] = []
     for r in radii:
         ts, xs, shape, wall = grow(params, args.dim, r, args.time * (r / radii[0]) ** 4, args.dt,
                                    args.samples, args.until)
-        lines += ["", f"## r = {r} cells, grid {shape}, {wall:.1f} s", "",
-                  "| t (reduced) | x/r | neck curvature radius x²/2r [cells] |", "|---:|---:|---:|"]
-        step = max(1, len(ts) // 12)
-        lines += [f"| {t:.4g} | {x:.3f} | {(x * r) ** 2 / (2 * r):.2f} |"
-                  for t, x in zip(ts[::step], xs[::step], strict=True)]
-        lines += ["", "| x/r window | samples | n from log t vs log x | n from the rate, log(dx/dt) vs log x |",
-                  "|---|---:|---:|---:|"]
-        for lo, hi in WINDOWS:
-            nt, nr, k = neck_exponents(ts, xs, lo, hi)
-            lines.append(f"| {lo}–{hi} | {k} | {_fmt(nt)} | {_fmt(nr)} |")
-            summary.append((r, lo, hi, nr))
-        print("\n".join(lines[printed:]), flush=True)
-        printed = len(lines)
-    if len(radii) > 1:
-        lines += ["", "## Resolution study: n from the rate form", "",
-                  "| x/r window | " + " | ".join(f"r = {r}" for r in radii) + " |",
-                  "|---|" + "---:|" * len(radii)]
-        for lo, hi in WINDOWS:
-            lines.append(f"| {lo}–{hi} | " + " | ".join(_fmt(n) for r, a, b, n in summary if (a, b) == (lo, hi))
-                         + " |")
-    print("\n".join(lines[printed:]))
+        series.append({"radius": r, "grid": list(shape), "wall_s": wall, "t": ts.tolist(), "x_over_r": xs.tolist()})
+        print("\n".join((lines if len(series) == 1 else []) + section(series[-1])), flush=True)
+    tail = resolution(series, width)
+    print("\n".join(tail))
     if args.out:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
-        print("wrote", RESULTS / f"{args.out}.md")
+        write(args.out, lines + [line for run in series for line in section(run)] + tail,
+              {"command": cmd, "header": lines, "mechanism": args.mechanism, "dim": args.dim,
+               "surface_width": width, "runs": series})
+    return 0
+
+
+def section(run: dict) -> list[str]:
+    """The table of one radius: x/r over time and n in each window by the three estimates."""
+    r, ts, xs = run["radius"], np.array(run["t"]), np.array(run["x_over_r"])
+    lines = ["", f"## r = {r} cells, grid {tuple(run['grid'])}, {run['wall_s']:.1f} s", "",
+             "| t (reduced) | x/r | neck curvature radius x²/2r [cells] |", "|---:|---:|---:|"]
+    step = max(1, len(ts) // 12)
+    lines += [f"| {t:.4g} | {x:.3f} | {(x * r) ** 2 / (2 * r):.2f} |"
+              for t, x in zip(ts[::step], xs[::step], strict=True)]
+    lines += ["", "| x/r window | samples | n from log t vs log x | n from the rate, log(dx/dt) vs log x "
+              "| n from the integrated law xⁿ = x₀ⁿ + Kt |", "|---|---:|---:|---:|---:|"]
+    for lo, hi in WINDOWS:
+        nt, nr, k = neck_exponents(ts, xs, lo, hi)
+        lines.append(f"| {lo}–{hi} | {k} | {_fmt(nt)} | {_fmt(nr)} | {_fmt(neck_exponent_integrated(ts, xs, lo, hi))} |")
+    return lines
+
+
+def resolution(series: list[dict], width: float) -> list[str]:
+    """Rate-form and integrated-law n by radius, and n extrapolated to r → ∞.
+
+    The extrapolation is the least-squares line n = n∞ + a/r through the
+    integrated-law values (an interface-width error of order width/r vanishes
+    as r → ∞).  It takes only the radii whose run covers the whole window and
+    whose neck curvature radius x²/2r at the window's middle is at least the
+    surface ``width`` (cells), where the classical geometry can hold, and
+    needs three of them; otherwise "–".
+    """
+    if len(series) < 2:
+        return []
+    radii = [run["radius"] for run in series]
+    lines = ["", "## Resolution study: n from the rate form / from the integrated law", "",
+             "| x/r window | " + " | ".join(f"r = {r}" for r in radii) + " | n∞ (fit n∞ + a/r) |",
+             "|---|" + "---:|" * (len(radii) + 1)]
+    for lo, hi in WINDOWS:
+        cells, inv, integ = [], [], []
+        for run in series:
+            ts, xs = np.array(run["t"]), np.array(run["x_over_r"])
+            nr = neck_exponents(ts, xs, lo, hi)[1]
+            ni = neck_exponent_integrated(ts, xs, lo, hi)
+            cells.append(f"{_fmt(nr)} / {_fmt(ni)}")
+            covered = xs.min() <= lo and xs.max() >= hi
+            resolved = (0.5 * (lo + hi)) ** 2 * run["radius"] / 2.0 >= width
+            if covered and resolved and not np.isnan(ni):
+                inv.append(1.0 / run["radius"])
+                integ.append(ni)
+        cells.append(_fmt(float(np.polyfit(inv, integ, 1)[1])) if len(integ) >= 3 else "–")
+        lines.append(f"| {lo}–{hi} | " + " | ".join(cells) + " |")
+    lines += ["", "n∞ uses the radii whose run covers the whole window and whose neck curvature radius x²/2r at "
+              f"the window's middle is at least the surface width ({width:.2f} cells); it needs three."]
+    return lines
+
+
+def write(stem: str, lines: list[str], record: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.json").write_text(json.dumps(record) + "\n")
+    print("wrote", RESULTS / f"{stem}.md", "and the series (t, x/r) in", RESULTS / f"{stem}.json")
+
+
+def reanalyse(stem: str) -> int:
+    """Rebuild the tables of a stored run from its series (no simulation)."""
+    path = RESULTS / f"{stem}.json"
+    try:
+        record = json.loads(path.read_text())
+        header, runs, width = record["header"], record["runs"], float(record["surface_width"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise SystemExit(f"--from {stem}: cannot read the stored series in {path} ({exc})") from None
+    note = f"Tables rebuilt from the stored series by `python -m benchmarks.sinter_neck --from {stem}`."
+    lines = header + ["", note] + [line for run in runs for line in section(run)] + resolution(runs, width)
+    print("\n".join(lines))
+    write(stem, lines, record)
     return 0
 
 
