@@ -37,7 +37,7 @@ that doubling every diffusion mobility there halves the time to the same
 approach, within 2 %).
 
 Run: ``python -m benchmarks.sinter_neck [--mechanism surf|gb|vol] [--radius 20] [--dim 3] [--time 200]
-[--dt 0.1] [--until 0.6] [--set k_st=10,m_tr=50] [--out FILE-STEM]``;
+[--dt 0.1] [--until 0.6] [--set k_st=10,m_tr=50] [--out FILE-STEM] [--from FILE-STEM]``;
 ``--radius 20,40,60`` runs a resolution study; with three radii or more it
 also extrapolates n to r → ∞ by a line n = n∞ + a/r (an error of order
 interface width / r vanishes there).  ``--from STEM`` rebuilds the tables of
@@ -139,6 +139,14 @@ def main(argv=None) -> int:
     return 0
 
 
+def estimates(run: dict) -> dict[tuple[float, float], tuple[float, float, int, float]]:
+    """For each x/r window of one run: (n from log t – log x, n from the rate form, samples,
+    n from the integrated law)."""
+    ts, xs = np.array(run["t"]), np.array(run["x_over_r"])
+    return {(lo, hi): (*neck_exponents(ts, xs, lo, hi), neck_exponent_integrated(ts, xs, lo, hi))
+            for lo, hi in WINDOWS}
+
+
 def section(run: dict) -> list[str]:
     """The table of one radius: x/r over time and n in each window by the three estimates."""
     r, ts, xs = run["radius"], np.array(run["t"]), np.array(run["x_over_r"])
@@ -149,9 +157,8 @@ def section(run: dict) -> list[str]:
               for t, x in zip(ts[::step], xs[::step], strict=True)]
     lines += ["", "| x/r window | samples | n from log t vs log x | n from the rate, log(dx/dt) vs log x "
               "| n from the integrated law xⁿ = x₀ⁿ + Kt |", "|---|---:|---:|---:|---:|"]
-    for lo, hi in WINDOWS:
-        nt, nr, k = neck_exponents(ts, xs, lo, hi)
-        lines.append(f"| {lo}–{hi} | {k} | {_fmt(nt)} | {_fmt(nr)} | {_fmt(neck_exponent_integrated(ts, xs, lo, hi))} |")
+    for (lo, hi), (nt, nr, k, ni) in estimates(run).items():
+        lines.append(f"| {lo}–{hi} | {k} | {_fmt(nt)} | {_fmt(nr)} | {_fmt(ni)} |")
     return lines
 
 
@@ -171,14 +178,14 @@ def resolution(series: list[dict], width: float) -> list[str]:
     lines = ["", "## Resolution study: n from the rate form / from the integrated law", "",
              "| x/r window | " + " | ".join(f"r = {r}" for r in radii) + " | n∞ (fit n∞ + a/r) |",
              "|---|" + "---:|" * (len(radii) + 1)]
+    found = [estimates(run) for run in series]
     for lo, hi in WINDOWS:
         cells, inv, integ = [], [], []
-        for run in series:
-            ts, xs = np.array(run["t"]), np.array(run["x_over_r"])
-            nr = neck_exponents(ts, xs, lo, hi)[1]
-            ni = neck_exponent_integrated(ts, xs, lo, hi)
+        for run, est in zip(series, found, strict=True):
+            _, nr, _, ni = est[(lo, hi)]
             cells.append(f"{_fmt(nr)} / {_fmt(ni)}")
-            covered = xs.min() <= lo and xs.max() >= hi
+            xs = run["x_over_r"]
+            covered = min(xs) <= lo and max(xs) >= hi
             resolved = (0.5 * (lo + hi)) ** 2 * run["radius"] / 2.0 >= width
             if covered and resolved and not np.isnan(ni):
                 inv.append(1.0 / run["radius"])
