@@ -11,7 +11,8 @@ Example::
     anisotropy: [1.2, 0.3, 0.15, -0.2]   # optional k0…k3 of γ(n) in each grain's frame
     read_shockley: {theta_max: 15 deg, symmetry: m-3m}   # optional misorientation-dependent γ_gb
 
-``start.kind``: two-particles (radius, overlap), random (n, radius, spread,
+``start.kind``: two-particles (radius, overlap, neck: the half-width of a
+filled Kuczynski neck, cells), random (n, radius, spread,
 overlap, seed), close-packed (radius, overlap) or labels (file: a labelled
 TIFF/NumPy image, 0 = pore).  An optional ``material`` block maps physical
 inputs onto the model (see :class:`datarial.sinter.model.Material`)::
@@ -85,7 +86,8 @@ class RunConfig:
         seed = int(s.pop("seed", 0))
         try:
             if kind == "two-particles":
-                return two_particles(self.grid, float(s["radius"]), float(s.get("overlap", 1.0)), seed=seed)
+                return two_particles(self.grid, float(s["radius"]), float(s.get("overlap", 1.0)), seed=seed,
+                                     neck=float(s.get("neck", 0.0)))
             if kind == "random":
                 return random_packing(self.grid, int(s["n"]), float(s["radius"]), float(s.get("spread", 0.15)),
                                       float(s.get("overlap", 0.1)), self.solver.boundary == "periodic", seed=seed)

@@ -68,8 +68,17 @@ def _balls(shape: tuple[int, ...], centres: np.ndarray, radii: np.ndarray, perio
     return labels
 
 
-def two_particles(shape: tuple[int, ...], radius: float, overlap: float = 1.0, seed: int = 0) -> Packing:
-    """Two equal grains side by side along the last axis, overlapping by ``overlap`` cells (a small neck)."""
+def two_particles(shape: tuple[int, ...], radius: float, overlap: float = 1.0, seed: int = 0,
+                  neck: float = 0.0) -> Packing:
+    """Two equal grains side by side along the last axis, overlapping by ``overlap`` cells (a small neck).
+
+    ``neck`` > 0 (cells) fills the gap round the contact with a circular
+    fillet tangent to both grains (a torus in 3D) whose narrowest section has
+    half-width (radius) ``neck``: Kuczynski's neck geometry, whose curvature
+    radius is ≈ neck²/2r, in place of the sharp crease that two bare
+    overlapping discs leave.  The boundary between the grains is the plane
+    midway between the centres.
+    """
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (2, 3):
         raise DatarialError(f"the grid must be 2D or 3D, got {shape}")
@@ -77,9 +86,26 @@ def two_particles(shape: tuple[int, ...], radius: float, overlap: float = 1.0, s
     if 4 * radius - overlap + 8 > shape[-1] or 2 * radius + 8 > min(shape):
         raise DatarialError(f"two grains of radius {radius} do not fit a grid of {shape} with a margin")
     off = np.zeros(len(shape))
-    off[-1] = radius - overlap / 2
+    half = radius - overlap / 2  # centre to boundary plane
+    off[-1] = half
     centres = np.stack([mid - off, mid + off])
     labels = _balls(shape, centres, np.full(2, float(radius)), periodic=False)
+    if neck > 0:
+        bare = math.sqrt(max(radius * radius - half * half, 0.0))
+        if not bare < neck < radius:
+            raise DatarialError(f"neck = {neck:g} cells must lie between the bare contact's half-width "
+                                f"{bare:.3g} and the radius {radius:g}")
+        # Fillet circle of radius f centred at (axial 0, radial neck + f), tangent to both grains.
+        f = (neck * neck + half * half - radius * radius) / (2.0 * (radius - neck))
+        reach = half * f / (radius + f)  # axial half-extent of the fillet (tangent points)
+        grids = np.meshgrid(*[np.arange(n, dtype=float) - m for n, m in zip(shape, mid, strict=True)],
+                            indexing="ij")
+        axial = grids[-1]
+        radial = np.sqrt(sum(g * g for g in grids[:-1]))
+        fill = ((np.abs(axial) <= reach) & (radial <= neck + f)
+                & (np.hypot(axial, radial - neck - f) >= f) & (labels == 0))
+        labels[fill & (axial < 0)] = 1
+        labels[fill & (axial >= 0)] = 2
     return Packing(labels, centres, random_rotations(2, np.random.default_rng(seed)))
 
 
