@@ -36,8 +36,15 @@ approach is whatever the diffusion along the boundary allows (a test finds
 that doubling every diffusion mobility there halves the time to the same
 approach, within 2 %).
 
+Each sample also records the neck's measured curvature radius ρ and the
+approach h of the centres; per window the table splits n into the neck's
+shape (ρ ∝ xᵖ, h ∝ x^q; classically p = q = 2) and the drift s of the
+mechanism's flux law for that shape (classically 0), see ``shape_terms``.
+``--neck 0.25`` starts from Kuczynski's filled neck of x/r = 0.25 instead of
+two bare grains overlapping by half a cell.
+
 Run: ``python -m benchmarks.sinter_neck [--mechanism surf|gb|vol] [--radius 20] [--dim 3] [--time 200]
-[--dt 0.1] [--until 0.6] [--set k_st=10,m_tr=50] [--out FILE-STEM] [--from FILE-STEM]``;
+[--dt 0.1] [--until 0.6] [--neck 0.25] [--set k_st=10,m_tr=50] [--out FILE-STEM] [--from FILE-STEM]``;
 ``--radius 20,40,60`` runs a resolution study; with three radii or more it
 also extrapolates n to r → ∞ by a line n = n∞ + a/r (an error of order
 interface width / r vanishes there).  ``--from STEM`` rebuilds the tables of
@@ -48,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -58,7 +66,7 @@ import numpy as np
 import torch
 
 from datarial.errors import DatarialError
-from datarial.sinter.measures import neck_exponent_integrated, neck_exponents
+from datarial.sinter.measures import neck_curvature_radius, neck_exponent_integrated, neck_exponents
 from datarial.sinter.model import Parameters, interface_properties
 from datarial.sinter.packing import two_particles
 from datarial.sinter.solver import Simulation, SolverSettings, initial_state, neck_radius
@@ -73,20 +81,33 @@ EXPECTED = {"surf": 7, "gb": 6, "vol": 5}
 WINDOWS = ((0.15, 0.3), (0.2, 0.4), (0.3, 0.5), (0.4, 0.6))
 
 
-def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples: int, until: float):
-    """(t, x/r, grid, wall s): the neck of two grains of radius r measured at geometrically spaced times."""
+def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples: int, until: float,
+         neck: float = 0.0) -> dict:
+    """The neck of two grains of radius r measured at geometrically spaced times.
+
+    Returns the run's record: t, x/r, the measured neck curvature radius ρ
+    (cells), the approach of the centres (cells, half the decrease of their
+    distance), grid and wall time.  ``neck`` > 0 starts from touching grains
+    joined by Kuczynski's fillet of half-width neck·r; otherwise the grains
+    overlap by half a cell.
+    """
     shape = (2 * r + 12, 2 * r + 12, 4 * r + 16) if dim == 3 else (2 * r + 16, 4 * r + 24)
     s = SolverSettings(dt=dt, adaptive=False, dtype="float32")
-    sim = Simulation(initial_state(two_particles(shape, r, overlap=0.5), s), params, s)
+    start = two_particles(shape, r, overlap=0.0, neck=neck * r) if neck > 0 else two_particles(shape, r, overlap=0.5)
+    sim = Simulation(initial_state(start, s), params, s)
+    d0 = float(np.linalg.norm(np.diff(sim.state.grains.centre[:2], axis=0)))
     t0 = time.perf_counter()
-    ts, xs = [], []
+    ts, xs, rhos, approach = [], [], [], []
     for t in np.geomspace(0.5, t_end, samples):
         sim.run(float(t))
         ts.append(sim.state.time)
         xs.append(neck_radius(sim.state) / r)
+        rhos.append(neck_curvature_radius(sim.state))
+        approach.append(0.5 * (d0 - float(np.linalg.norm(np.diff(sim.state.grains.centre[:2], axis=0)))))
         if xs[-1] >= until:
             break
-    return np.array(ts), np.array(xs), shape, time.perf_counter() - t0
+    return {"radius": r, "grid": list(shape), "wall_s": time.perf_counter() - t0, "t": ts, "x_over_r": xs,
+            "rho_neck": rhos, "approach": approach}
 
 
 def main(argv=None) -> int:
@@ -99,6 +120,8 @@ def main(argv=None) -> int:
                     help="end time (reduced) for the first radius; scaled by (r/r₀)⁴ for the others")
     ap.add_argument("--until", type=float, default=0.6, help="stop once x/r reaches this")
     ap.add_argument("--dt", type=float, default=0.1, help="fixed time step (reduced)")
+    ap.add_argument("--neck", type=float, default=0.0,
+                    help="start from a filled Kuczynski neck of this x/r (default: bare grains overlapping by 0.5 cell)")
     ap.add_argument("--samples", type=int, default=60, help="neck measurements, geometrically spaced in time")
     ap.add_argument("--set", default="", help="model parameters to change, e.g. rho0=0.9816,m_tr=200")
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default: print only)")
@@ -126,14 +149,13 @@ def main(argv=None) -> int:
              + (f"k_st {params.k_st:g}, m_tr {params.m_tr:g}, ρ0 {params.rho0:g}." if params.m_tr > 0 else "off.")]
     series: list[dict] = []
     for r in radii:
-        ts, xs, shape, wall = grow(params, args.dim, r, args.time * (r / radii[0]) ** 4, args.dt,
-                                   args.samples, args.until)
-        series.append({"radius": r, "grid": list(shape), "wall_s": wall, "t": ts.tolist(), "x_over_r": xs.tolist()})
-        print("\n".join((lines if len(series) == 1 else []) + section(series[-1])), flush=True)
+        series.append(grow(params, args.dim, r, args.time * (r / radii[0]) ** 4, args.dt, args.samples,
+                           args.until, args.neck))
+        print("\n".join((lines if len(series) == 1 else []) + section(series[-1], args.mechanism)), flush=True)
     tail = resolution(series, width)
     print("\n".join(tail))
     if args.out:
-        write(args.out, lines + [line for run in series for line in section(run)] + tail,
+        write(args.out, lines + [line for run in series for line in section(run, args.mechanism)] + tail,
               {"command": cmd, "header": lines, "mechanism": args.mechanism, "dim": args.dim,
                "surface_width": width, "runs": series})
     return 0
@@ -147,18 +169,60 @@ def estimates(run: dict) -> dict[tuple[float, float], tuple[float, float, int, f
             for lo, hi in WINDOWS}
 
 
-def section(run: dict) -> list[str]:
-    """The table of one radius: x/r over time and n in each window by the three estimates."""
+def shape_terms(run: dict, lo: float, hi: float, mechanism: str) -> tuple[float, float, float]:
+    """(p, q, s) in one x/r window: the measured neck curvature radius ρ ∝ xᵖ, the approach h ∝ x^q, and the
+    drift s of the mechanism's flux law, Q ∝ xˢ.
+
+    The classical laws are, with constants dropped, Q = x²·(dx/dt)·ρ² (surface
+    diffusion), x²·(dx/dt)·ρ (volume diffusion, neck area ∝ x³/r) and
+    (dh/dt)·ρ·x² (grain-boundary diffusion into the neck, Coble, with rigid-body
+    approach h).  Q constant (s = 0) means the neck grows at the rate the
+    mechanism gives for its measured shape.  With ρ ∝ x² (and h ∝ x²) the
+    classical n follows; otherwise n = 3 + 2p − s (surface), 3 + p − s (volume)
+    or 2 + p + q − s (grain boundary).  NaN where there are fewer than 4 points.
+    """
+    t, x = np.array(run["t"]), np.array(run["x_over_r"]) * run["radius"]
+    rho, h = np.array(run["rho_neck"], float), np.array(run["approach"], float)
+
+    def slope(u, v, ok):
+        return float(np.polyfit(np.log(u[ok]), np.log(v[ok]), 1)[0]) if ok.sum() > 3 else math.nan
+
+    r = run["radius"]
+    sel = (x > lo * r) & (x < hi * r) & np.isfinite(rho) & (rho > 0)
+    p = slope(x, rho, sel)
+    q = slope(x, h, sel & (h > 0)) if mechanism == "gb" else math.nan
+    xm, rm = np.sqrt(x[1:] * x[:-1]), np.sqrt(np.abs(rho[1:] * rho[:-1]))
+    dt = np.diff(t)
+    rate = np.diff(h) / dt if mechanism == "gb" else np.diff(x) / dt
+    flux = {"surf": xm**2 * rate * rm**2, "vol": xm**2 * rate * rm, "gb": rate * rm * xm**2}[mechanism]
+    ok = (xm > lo * r) & (xm < hi * r) & (flux > 0) & np.isfinite(flux)
+    return p, q, slope(xm, flux, ok)
+
+
+def section(run: dict, mechanism: str) -> list[str]:
+    """The table of one radius: x/r over time and n in each window by the three estimates.
+
+    Runs that recorded the neck's shape (``rho_neck``, ``approach``) also show
+    it and, per window, the terms of :func:`shape_terms`.
+    """
     r, ts, xs = run["radius"], np.array(run["t"]), np.array(run["x_over_r"])
+    shaped = "rho_neck" in run
     lines = ["", f"## r = {r} cells, grid {tuple(run['grid'])}, {run['wall_s']:.1f} s", "",
-             "| t (reduced) | x/r | neck curvature radius x²/2r [cells] |", "|---:|---:|---:|"]
+             "| t (reduced) | x/r | neck curvature radius x²/2r [cells] |"
+             + (" measured ρ [cells] | approach h [cells] |" if shaped else ""),
+             "|---:|---:|---:|" + ("---:|---:|" if shaped else "")]
     step = max(1, len(ts) // 12)
-    lines += [f"| {t:.4g} | {x:.3f} | {(x * r) ** 2 / (2 * r):.2f} |"
-              for t, x in zip(ts[::step], xs[::step], strict=True)]
+    for i in range(0, len(ts), step):
+        lines.append(f"| {ts[i]:.4g} | {xs[i]:.3f} | {(xs[i] * r) ** 2 / (2 * r):.2f} |"
+                     + (f" {_fmt(run['rho_neck'][i])} | {run['approach'][i]:.2f} |" if shaped else ""))
     lines += ["", "| x/r window | samples | n from log t vs log x | n from the rate, log(dx/dt) vs log x "
-              "| n from the integrated law xⁿ = x₀ⁿ + Kt |", "|---|---:|---:|---:|---:|"]
+              "| n from the integrated law xⁿ = x₀ⁿ + Kt |"
+              + (" p: ρ ∝ xᵖ (classical 2) | q: h ∝ x^q (classical 2) | s: flux law ∝ xˢ (classical 0) |"
+                 if shaped else ""),
+              "|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if shaped else "")]
     for (lo, hi), (nt, nr, k, ni) in estimates(run).items():
-        lines.append(f"| {lo}–{hi} | {k} | {_fmt(nt)} | {_fmt(nr)} | {_fmt(ni)} |")
+        extra = " | ".join(_fmt(v) for v in shape_terms(run, lo, hi, mechanism)) + " |" if shaped else ""
+        lines.append(f"| {lo}–{hi} | {k} | {_fmt(nt)} | {_fmt(nr)} | {_fmt(ni)} |" + (" " + extra if shaped else ""))
     return lines
 
 
@@ -210,10 +274,11 @@ def reanalyse(stem: str) -> int:
     try:
         record = json.loads(path.read_text())
         header, runs, width = record["header"], record["runs"], float(record["surface_width"])
+        mechanism = record["mechanism"]
     except (OSError, ValueError, KeyError) as exc:
         raise SystemExit(f"--from {stem}: cannot read the stored series in {path} ({exc})") from None
     note = f"Tables rebuilt from the stored series by `python -m benchmarks.sinter_neck --from {stem}`."
-    lines = header + ["", note] + [line for run in runs for line in section(run)] + resolution(runs, width)
+    lines = header + ["", note] + [line for run in runs for line in section(run, mechanism)] + resolution(runs, width)
     print("\n".join(lines))
     write(stem, lines, record)
     return 0
