@@ -95,7 +95,11 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
     s = SolverSettings(dt=dt, adaptive=False, dtype="float32")
     start = two_particles(shape, r, overlap=0.0, neck=neck * r) if neck > 0 else two_particles(shape, r, overlap=0.5)
     sim = Simulation(initial_state(start, s), params, s)
-    d0 = float(np.linalg.norm(np.diff(sim.state.grains.centre[:2], axis=0)))
+
+    def distance() -> float:
+        return float(np.linalg.norm(np.diff(sim.state.grains.centre[:2], axis=0)))
+
+    d0 = distance()
     t0 = time.perf_counter()
     ts, xs, rhos, approach = [], [], [], []
     for t in np.geomspace(0.5, t_end, samples):
@@ -103,7 +107,7 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
         ts.append(sim.state.time)
         xs.append(neck_radius(sim.state) / r)
         rhos.append(neck_curvature_radius(sim.state))
-        approach.append(0.5 * (d0 - float(np.linalg.norm(np.diff(sim.state.grains.centre[:2], axis=0)))))
+        approach.append(0.5 * (d0 - distance()))
         if xs[-1] >= until:
             break
     return {"radius": r, "grid": list(shape), "wall_s": time.perf_counter() - t0, "t": ts, "x_over_r": xs,
@@ -194,7 +198,7 @@ def shape_terms(run: dict, lo: float, hi: float, mechanism: str) -> tuple[float,
     xm, rm = np.sqrt(x[1:] * x[:-1]), np.sqrt(np.abs(rho[1:] * rho[:-1]))
     dt = np.diff(t)
     rate = np.diff(h) / dt if mechanism == "gb" else np.diff(x) / dt
-    flux = {"surf": xm**2 * rate * rm**2, "vol": xm**2 * rate * rm, "gb": rate * rm * xm**2}[mechanism]
+    flux = rate * xm**2 * rm ** (2 if mechanism == "surf" else 1)
     ok = (xm > lo * r) & (xm < hi * r) & (flux > 0) & np.isfinite(flux)
     return p, q, slope(xm, flux, ok)
 
@@ -221,8 +225,8 @@ def section(run: dict, mechanism: str) -> list[str]:
                  if shaped else ""),
               "|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if shaped else "")]
     for (lo, hi), (nt, nr, k, ni) in estimates(run).items():
-        extra = " | ".join(_fmt(v) for v in shape_terms(run, lo, hi, mechanism)) + " |" if shaped else ""
-        lines.append(f"| {lo}–{hi} | {k} | {_fmt(nt)} | {_fmt(nr)} | {_fmt(ni)} |" + (" " + extra if shaped else ""))
+        extra = "".join(f" {_fmt(v)} |" for v in shape_terms(run, lo, hi, mechanism)) if shaped else ""
+        lines.append(f"| {lo}–{hi} | {k} | {_fmt(nt)} | {_fmt(nr)} | {_fmt(ni)} |" + extra)
     return lines
 
 
