@@ -44,11 +44,14 @@ mechanism's flux law for that shape (classically 0), see ``shape_terms``.
 two bare grains overlapping by half a cell.
 
 Run: ``python -m benchmarks.sinter_neck [--mechanism surf|gb|vol] [--radius 20] [--dim 3] [--time 200]
-[--dt 0.1] [--until 0.6] [--neck 0.25] [--set k_st=10,m_tr=50] [--out FILE-STEM] [--from FILE-STEM]``;
+[--dt 0.1 | 0.03,0.01] [--until 0.6] [--neck 0.25] [--set k_st=10,m_tr=50] [--out FILE-STEM] [--from FILE-STEM]``;
 ``--radius 20,40,60`` runs a resolution study; with three radii or more it
 also extrapolates n to r → ∞ by a line n = n∞ + a/r (an error of order
-interface width / r vanishes there).  ``--from STEM`` rebuilds the tables of
-``benchmarks/results/STEM.md`` from its stored series without simulating.
+interface width / r vanishes there).  ``--dt 0.03,0.01,0.003`` runs a
+time-step study at one radius instead and extrapolates n to Δt → 0 by a line
+n = n₀ + bΔt (the semi-implicit step is first order in Δt).  ``--from STEM``
+rebuilds the tables of ``benchmarks/results/STEM.md`` from its stored series
+without simulating.
 """
 
 from __future__ import annotations
@@ -110,8 +113,8 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
         approach.append(0.5 * (d0 - distance()))
         if xs[-1] >= until:
             break
-    return {"radius": r, "grid": list(shape), "wall_s": time.perf_counter() - t0, "t": ts, "x_over_r": xs,
-            "rho_neck": rhos, "approach": approach}
+    return {"radius": r, "dt": dt, "grid": list(shape), "wall_s": time.perf_counter() - t0, "t": ts,
+            "x_over_r": xs, "rho_neck": rhos, "approach": approach}
 
 
 def main(argv=None) -> int:
@@ -123,7 +126,7 @@ def main(argv=None) -> int:
     ap.add_argument("--time", type=float, default=200.0,
                     help="end time (reduced) for the first radius; scaled by (r/r₀)⁴ for the others")
     ap.add_argument("--until", type=float, default=0.6, help="stop once x/r reaches this")
-    ap.add_argument("--dt", type=float, default=0.1, help="fixed time step (reduced)")
+    ap.add_argument("--dt", default="0.1", help="fixed time step (reduced); a comma list gives a time-step study")
     ap.add_argument("--neck", type=float, default=0.0,
                     help="start from a filled Kuczynski neck of this x/r (default: bare grains overlapping by 0.5 cell)")
     ap.add_argument("--samples", type=int, default=60, help="neck measurements, geometrically spaced in time")
@@ -139,6 +142,14 @@ def main(argv=None) -> int:
     except ValueError:
         ap.error(f"--radius: whole numbers of cells, got {args.radius!r}")
     try:
+        steps = [float(v) for v in args.dt.split(",")]
+    except ValueError:
+        ap.error(f"--dt: positive numbers, got {args.dt!r}")
+    if not all(v > 0 for v in steps):
+        ap.error(f"--dt: positive numbers, got {args.dt!r}")
+    if len(radii) > 1 and len(steps) > 1:
+        ap.error("--radius and --dt: only one of them may be a list (a resolution or a time-step study)")
+    try:
         changes = {k.strip(): float(v) for k, _, v in (item.partition("=") for item in args.set.split(",") if item)}
         params = MECHANISMS[args.mechanism].replace(**changes)
     except (ValueError, DatarialError) as exc:
@@ -147,19 +158,22 @@ def main(argv=None) -> int:
     cmd = " ".join(["python -m benchmarks.sinter_neck", *(argv if argv is not None else sys.argv[1:])])
     lines = [f"# Neck growth of two grains: {args.mechanism} diffusion, {args.dim}D", "",
              f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}: fixed "
-             f"Δt = {args.dt:g}, float32. Surface width (10–90 %) {width:.2f} cells. "
+             f"Δt = {', '.join(f'{v:g}' for v in steps)}, float32. Surface width (10–90 %) {width:.2f} cells. "
              f"Expected for {args.mechanism} diffusion: n ≈ {EXPECTED[args.mechanism]}. Mobilities M_surf "
              f"{params.M_surf:g}, M_gb {params.M_gb:g}, M_vol {params.M_vol:g}; rigid-body motion "
              + (f"k_st {params.k_st:g}, m_tr {params.m_tr:g}, ρ0 {params.rho0:g}." if params.m_tr > 0 else "off.")]
     series: list[dict] = []
     for r in radii:
-        series.append(grow(params, args.dim, r, args.time * (r / radii[0]) ** 4, args.dt, args.samples,
-                           args.until, args.neck))
-        print("\n".join((lines if len(series) == 1 else []) + section(series[-1], args.mechanism)), flush=True)
-    tail = resolution(series, width)
+        for dt in steps:
+            series.append(grow(params, args.dim, r, args.time * (r / radii[0]) ** 4, dt, args.samples,
+                               args.until, args.neck))
+            print("\n".join((lines if len(series) == 1 else []) + section(series[-1], args.mechanism, len(steps) > 1)),
+                  flush=True)
+    tail = timestep(series) if len(steps) > 1 else resolution(series, width)
     print("\n".join(tail))
     if args.out:
-        write(args.out, lines + [line for run in series for line in section(run, args.mechanism)] + tail,
+        write(args.out, lines + [line for run in series for line in section(run, args.mechanism, len(steps) > 1)]
+              + tail,
               {"command": cmd, "header": lines, "mechanism": args.mechanism, "dim": args.dim,
                "surface_width": width, "runs": series})
     return 0
@@ -203,15 +217,17 @@ def shape_terms(run: dict, lo: float, hi: float, mechanism: str) -> tuple[float,
     return p, q, slope(xm, flux, ok)
 
 
-def section(run: dict, mechanism: str) -> list[str]:
-    """The table of one radius: x/r over time and n in each window by the three estimates.
+def section(run: dict, mechanism: str, by_step: bool = False) -> list[str]:
+    """The table of one run: x/r over time and n in each window by the three estimates.
 
     Runs that recorded the neck's shape (``rho_neck``, ``approach``) also show
-    it and, per window, the terms of :func:`shape_terms`.
+    it and, per window, the terms of :func:`shape_terms`.  ``by_step``: the
+    title names the run's time step (a time-step study).
     """
     r, ts, xs = run["radius"], np.array(run["t"]), np.array(run["x_over_r"])
     shaped = "rho_neck" in run
-    lines = ["", f"## r = {r} cells, grid {tuple(run['grid'])}, {run['wall_s']:.1f} s", "",
+    title = f"r = {r} cells, Δt = {run['dt']:g}" if by_step else f"r = {r} cells"
+    lines = ["", f"## {title}, grid {tuple(run['grid'])}, {run['wall_s']:.1f} s", "",
              "| t (reduced) | x/r | neck curvature radius x²/2r [cells] |"
              + (" measured ρ [cells] | approach h [cells] |" if shaped else ""),
              "|---:|---:|---:|" + ("---:|---:|" if shaped else "")]
@@ -265,6 +281,33 @@ def resolution(series: list[dict], width: float) -> list[str]:
     return lines
 
 
+def timestep(series: list[dict]) -> list[str]:
+    """Rate-form and integrated-law n by time step, and n extrapolated to Δt → 0.
+
+    The extrapolation is the least-squares line n = n₀ + bΔt through the
+    integrated-law values of the runs that cover the whole window (the
+    semi-implicit step's error is first order in Δt); it needs three.
+    """
+    steps = [run["dt"] for run in series]
+    lines = ["", f"## Time-step study at r = {series[0]['radius']}: n from the rate form / from the integrated law",
+             "", "| x/r window | " + " | ".join(f"Δt = {v:g}" for v in steps) + " | n₀ (fit n₀ + bΔt) |",
+             "|---|" + "---:|" * (len(steps) + 1)]
+    found = [estimates(run) for run in series]
+    for lo, hi in WINDOWS:
+        cells, used, integ = [], [], []
+        for run, est in zip(series, found, strict=True):
+            _, nr, _, ni = est[(lo, hi)]
+            cells.append(f"{_fmt(nr)} / {_fmt(ni)}")
+            xs = run["x_over_r"]
+            if min(xs) <= lo and max(xs) >= hi and not np.isnan(ni):
+                used.append(run["dt"])
+                integ.append(ni)
+        cells.append(_fmt(float(np.polyfit(used, integ, 1)[1])) if len(integ) >= 3 else "–")
+        lines.append(f"| {lo}–{hi} | " + " | ".join(cells) + " |")
+    lines += ["", "n₀ uses the runs that cover the whole window; it needs three."]
+    return lines
+
+
 def write(stem: str, lines: list[str], record: dict) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
@@ -282,7 +325,9 @@ def reanalyse(stem: str) -> int:
     except (OSError, ValueError, KeyError) as exc:
         raise SystemExit(f"--from {stem}: cannot read the stored series in {path} ({exc})") from None
     note = f"Tables rebuilt from the stored series by `python -m benchmarks.sinter_neck --from {stem}`."
-    lines = header + ["", note] + [line for run in runs for line in section(run, mechanism)] + resolution(runs, width)
+    by_step = len({run.get("dt") for run in runs}) > 1
+    tail = timestep(runs) if by_step else resolution(runs, width)
+    lines = header + ["", note] + [line for run in runs for line in section(run, mechanism, by_step)] + tail
     print("\n".join(lines))
     write(stem, lines, record)
     return 0
