@@ -258,27 +258,14 @@ def resolution(series: list[dict], width: float) -> list[str]:
     """
     if len(series) < 2:
         return []
-    radii = [run["radius"] for run in series]
-    lines = ["", "## Resolution study: n from the rate form / from the integrated law", "",
-             "| x/r window | " + " | ".join(f"r = {r}" for r in radii) + " | n∞ (fit n∞ + a/r) |",
-             "|---|" + "---:|" * (len(radii) + 1)]
-    found = [estimates(run) for run in series]
-    for lo, hi in WINDOWS:
-        cells, inv, integ = [], [], []
-        for run, est in zip(series, found, strict=True):
-            _, nr, _, ni = est[(lo, hi)]
-            cells.append(f"{_fmt(nr)} / {_fmt(ni)}")
-            xs = run["x_over_r"]
-            covered = min(xs) <= lo and max(xs) >= hi
-            resolved = (0.5 * (lo + hi)) ** 2 * run["radius"] / 2.0 >= width
-            if covered and resolved and not np.isnan(ni):
-                inv.append(1.0 / run["radius"])
-                integ.append(ni)
-        cells.append(_fmt(float(np.polyfit(inv, integ, 1)[1])) if len(integ) >= 3 else "–")
-        lines.append(f"| {lo}–{hi} | " + " | ".join(cells) + " |")
-    lines += ["", "n∞ uses the radii whose run covers the whole window and whose neck curvature radius x²/2r at "
-              f"the window's middle is at least the surface width ({width:.2f} cells); it needs three."]
-    return lines
+
+    def resolved(run: dict, lo: float, hi: float) -> bool:
+        return (0.5 * (lo + hi)) ** 2 * run["radius"] / 2.0 >= width
+
+    return _study(series, "Resolution study", [f"r = {run['radius']}" for run in series], "n∞ (fit n∞ + a/r)",
+                  lambda run: 1.0 / run["radius"], resolved,
+                  "n∞ uses the radii whose run covers the whole window and whose neck curvature radius x²/2r at "
+                  f"the window's middle is at least the surface width ({width:.2f} cells); it needs three.")
 
 
 def timestep(series: list[dict]) -> list[str]:
@@ -288,24 +275,30 @@ def timestep(series: list[dict]) -> list[str]:
     integrated-law values of the runs that cover the whole window (the
     semi-implicit step's error is first order in Δt); it needs three.
     """
-    steps = [run["dt"] for run in series]
-    lines = ["", f"## Time-step study at r = {series[0]['radius']}: n from the rate form / from the integrated law",
-             "", "| x/r window | " + " | ".join(f"Δt = {v:g}" for v in steps) + " | n₀ (fit n₀ + bΔt) |",
-             "|---|" + "---:|" * (len(steps) + 1)]
+    return _study(series, f"Time-step study at r = {series[0]['radius']}", [f"Δt = {run['dt']:g}" for run in series],
+                  "n₀ (fit n₀ + bΔt)", lambda run: run["dt"], lambda run, lo, hi: True,
+                  "n₀ uses the runs that cover the whole window; it needs three.")
+
+
+def _study(series: list[dict], title: str, columns: list[str], fit: str, abscissa, usable, footnote: str) -> list[str]:
+    """The table of a study: per window, each run's n (rate form / integrated law) and the intercept of the
+    least-squares line of the integrated-law n against ``abscissa(run)`` over the runs that cover the whole
+    window and are ``usable(run, lo, hi)`` (three needed)."""
+    lines = ["", f"## {title}: n from the rate form / from the integrated law", "",
+             "| x/r window | " + " | ".join(columns) + f" | {fit} |", "|---|" + "---:|" * (len(columns) + 1)]
     found = [estimates(run) for run in series]
     for lo, hi in WINDOWS:
-        cells, used, integ = [], [], []
+        cells, at, integ = [], [], []
         for run, est in zip(series, found, strict=True):
             _, nr, _, ni = est[(lo, hi)]
             cells.append(f"{_fmt(nr)} / {_fmt(ni)}")
             xs = run["x_over_r"]
-            if min(xs) <= lo and max(xs) >= hi and not np.isnan(ni):
-                used.append(run["dt"])
+            if min(xs) <= lo and max(xs) >= hi and usable(run, lo, hi) and not np.isnan(ni):
+                at.append(abscissa(run))
                 integ.append(ni)
-        cells.append(_fmt(float(np.polyfit(used, integ, 1)[1])) if len(integ) >= 3 else "–")
+        cells.append(_fmt(float(np.polyfit(at, integ, 1)[1])) if len(integ) >= 3 else "–")
         lines.append(f"| {lo}–{hi} | " + " | ".join(cells) + " |")
-    lines += ["", "n₀ uses the runs that cover the whole window; it needs three."]
-    return lines
+    return lines + ["", footnote]
 
 
 def write(stem: str, lines: list[str], record: dict) -> None:
