@@ -163,17 +163,17 @@ def main(argv=None) -> int:
              f"{params.M_surf:g}, M_gb {params.M_gb:g}, M_vol {params.M_vol:g}; rigid-body motion "
              + (f"k_st {params.k_st:g}, m_tr {params.m_tr:g}, ρ0 {params.rho0:g}." if params.m_tr > 0 else "off.")]
     series: list[dict] = []
+    by_step = len(steps) > 1
     for r in radii:
         for dt in steps:
             series.append(grow(params, args.dim, r, args.time * (r / radii[0]) ** 4, dt, args.samples,
                                args.until, args.neck))
-            print("\n".join((lines if len(series) == 1 else []) + section(series[-1], args.mechanism, len(steps) > 1)),
+            print("\n".join((lines if len(series) == 1 else []) + section(series[-1], args.mechanism, by_step)),
                   flush=True)
-    tail = timestep(series) if len(steps) > 1 else resolution(series, width)
+    tail = timestep(series) if by_step else resolution(series, width)
     print("\n".join(tail))
     if args.out:
-        write(args.out, lines + [line for run in series for line in section(run, args.mechanism, len(steps) > 1)]
-              + tail,
+        write(args.out, lines + [line for run in series for line in section(run, args.mechanism, by_step)] + tail,
               {"command": cmd, "header": lines, "mechanism": args.mechanism, "dim": args.dim,
                "surface_width": width, "runs": series})
     return 0
