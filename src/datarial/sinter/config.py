@@ -14,7 +14,10 @@ Example::
 ``start.kind``: two-particles (radius, overlap, neck: the half-width of a
 filled Kuczynski neck, cells), random (n, radius, spread,
 overlap, seed), close-packed (radius, overlap) or labels (file: a labelled
-TIFF/NumPy image, 0 = pore).  An optional ``material`` block maps physical
+TIFF/NumPy image, 0 = pore).  ``solver`` takes the fields of
+:class:`datarial.sinter.state.SolverSettings`; ``order: 2`` steps the density
+by stabilised SBDF2, second order in Δt (the default 1 is stabilised Euler).
+An optional ``material`` block maps physical
 inputs onto the model (see :class:`datarial.sinter.model.Material`)::
 
     material:

@@ -85,6 +85,7 @@ class SolverSettings:
     device: str = "cpu"
     owner_every: int = 20  # steps between owner-map/centre updates
     remap_margin: float = 4.0  # cells kept between grains sharing a field (beyond their radii)
+    order: int = 1  # time order of the spectral ρ step: 1 stabilised Euler, 2 stabilised SBDF2
 
     def __post_init__(self) -> None:
         if self.method not in ("spectral", "explicit"):
@@ -95,6 +96,10 @@ class SolverSettings:
             raise DatarialError(f"dtype {self.dtype!r}: use 'float32' or 'float64'")
         if not self.dt > 0 or not self.dt_max > 0:
             raise DatarialError("the time step must be positive")
+        if self.order not in (1, 2) or isinstance(self.order, bool):
+            raise DatarialError(f"order {self.order!r}: use 1 (stabilised Euler) or 2 (stabilised SBDF2)")
+        if self.order == 2 and self.method != "spectral":
+            raise DatarialError("order 2 is a setting of the spectral method (the explicit one is Euler)")
 
     @property
     def torch_dtype(self) -> torch.dtype:
