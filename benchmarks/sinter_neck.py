@@ -44,12 +44,13 @@ mechanism's flux law for that shape (classically 0), see ``shape_terms``.
 two bare grains overlapping by half a cell.
 
 Run: ``python -m benchmarks.sinter_neck [--mechanism surf|gb|vol] [--radius 20] [--dim 3] [--time 200]
-[--dt 0.1 | 0.03,0.01] [--until 0.6] [--neck 0.25] [--set k_st=10,m_tr=50] [--out FILE-STEM] [--from FILE-STEM]``;
+[--dt 0.1 | 0.03,0.01] [--order 1|2] [--until 0.6] [--neck 0.25] [--set k_st=10,m_tr=50] [--out FILE-STEM] [--from FILE-STEM]``;
 ``--radius 20,40,60`` runs a resolution study; with three radii or more it
 also extrapolates n to r → ∞ by a line n = n∞ + a/r (an error of order
 interface width / r vanishes there).  ``--dt 0.03,0.01,0.003`` runs a
 time-step study at one radius instead and extrapolates n to Δt → 0 by a line
-n = n₀ + bΔt (the semi-implicit step is first order in Δt).  ``--from STEM``
+n = n₀ + bΔt (the stabilised Euler step is first order in Δt).  ``--order 2``
+steps the density by stabilised SBDF2, second order in Δt.  ``--from STEM``
 rebuilds the tables of ``benchmarks/results/STEM.md`` from its stored series
 without simulating.
 """
@@ -81,21 +82,24 @@ MECHANISMS = {
     "vol": Parameters(M_surf=0.05, M_gb=0.01, M_vol=1.0, M_vap=0.0),
 }
 EXPECTED = {"surf": 7, "gb": 6, "vol": 5}
+ORDER = {1: "stabilised Euler", 2: "stabilised SBDF2 (second order)"}
 WINDOWS = ((0.15, 0.3), (0.2, 0.4), (0.3, 0.5), (0.4, 0.6))
 
 
 def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples: int, until: float,
-         neck: float = 0.0) -> dict:
+         neck: float = 0.0, order: int = 1) -> dict:
     """The neck of two grains of radius r measured at geometrically spaced times.
 
     Returns the run's record: t, x/r, the measured neck curvature radius ρ
     (cells), the approach of the centres (cells, half the decrease of their
     distance), grid and wall time.  ``neck`` > 0 starts from touching grains
     joined by Kuczynski's fillet of half-width neck·r; otherwise the grains
-    overlap by half a cell.
+    overlap by half a cell.  ``order``: the ρ step's time order (1 stabilised
+    Euler, 2 stabilised SBDF2); with 2 the sample times are whole multiples of
+    Δt, so that no step is shortened to land on one (which costs an Euler step).
     """
     shape = (2 * r + 12, 2 * r + 12, 4 * r + 16) if dim == 3 else (2 * r + 16, 4 * r + 24)
-    s = SolverSettings(dt=dt, adaptive=False, dtype="float32")
+    s = SolverSettings(dt=dt, adaptive=False, dtype="float32", order=order)
     start = two_particles(shape, r, overlap=0.0, neck=neck * r) if neck > 0 else two_particles(shape, r, overlap=0.5)
     sim = Simulation(initial_state(start, s), params, s)
 
@@ -105,7 +109,10 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
     d0 = distance()
     t0 = time.perf_counter()
     ts, xs, rhos, approach = [], [], [], []
-    for t in np.geomspace(0.5, t_end, samples):
+    times = np.geomspace(0.5, t_end, samples)
+    if order == 2:
+        times = np.unique(np.maximum(np.round(times / dt), 1.0)) * dt
+    for t in times:
         sim.run(float(t))
         ts.append(sim.state.time)
         xs.append(neck_radius(sim.state) / r)
@@ -113,7 +120,7 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
         approach.append(0.5 * (d0 - distance()))
         if xs[-1] >= until:
             break
-    return {"radius": r, "dt": dt, "grid": list(shape), "wall_s": time.perf_counter() - t0, "t": ts,
+    return {"radius": r, "dt": dt, "order": order, "grid": list(shape), "wall_s": time.perf_counter() - t0, "t": ts,
             "x_over_r": xs, "rho_neck": rhos, "approach": approach}
 
 
@@ -127,6 +134,8 @@ def main(argv=None) -> int:
                     help="end time (reduced) for the first radius; scaled by (r/r₀)⁴ for the others")
     ap.add_argument("--until", type=float, default=0.6, help="stop once x/r reaches this")
     ap.add_argument("--dt", default="0.1", help="fixed time step (reduced); a comma list gives a time-step study")
+    ap.add_argument("--order", type=int, choices=(1, 2), default=1,
+                    help="time order of the density step: 1 stabilised Euler, 2 stabilised SBDF2")
     ap.add_argument("--neck", type=float, default=0.0,
                     help="start from a filled Kuczynski neck of this x/r (default: bare grains overlapping by 0.5 cell)")
     ap.add_argument("--samples", type=int, default=60, help="neck measurements, geometrically spaced in time")
@@ -158,7 +167,7 @@ def main(argv=None) -> int:
     cmd = " ".join(["python -m benchmarks.sinter_neck", *(argv if argv is not None else sys.argv[1:])])
     lines = [f"# Neck growth of two grains: {args.mechanism} diffusion, {args.dim}D", "",
              f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}: fixed "
-             f"Δt = {', '.join(f'{v:g}' for v in steps)}, float32. Surface width (10–90 %) {width:.2f} cells. "
+             f"Δt = {', '.join(f'{v:g}' for v in steps)}, {ORDER[args.order]}, float32. Surface width (10–90 %) {width:.2f} cells. "
              f"Expected for {args.mechanism} diffusion: n ≈ {EXPECTED[args.mechanism]}. Mobilities M_surf "
              f"{params.M_surf:g}, M_gb {params.M_gb:g}, M_vol {params.M_vol:g}; rigid-body motion "
              + (f"k_st {params.k_st:g}, m_tr {params.m_tr:g}, ρ0 {params.rho0:g}." if params.m_tr > 0 else "off.")]
@@ -167,7 +176,7 @@ def main(argv=None) -> int:
     for r in radii:
         for dt in steps:
             series.append(grow(params, args.dim, r, args.time * (r / radii[0]) ** 4, dt, args.samples,
-                               args.until, args.neck))
+                               args.until, args.neck, args.order))
             print("\n".join((lines if len(series) == 1 else []) + section(series[-1], args.mechanism, by_step)),
                   flush=True)
     tail = timestep(series) if by_step else resolution(series, width)
@@ -271,12 +280,14 @@ def resolution(series: list[dict], width: float) -> list[str]:
 def timestep(series: list[dict]) -> list[str]:
     """Rate-form and integrated-law n by time step, and n extrapolated to Δt → 0.
 
-    The extrapolation is the least-squares line n = n₀ + bΔt through the
-    integrated-law values of the runs that cover the whole window (the
-    semi-implicit step's error is first order in Δt); it needs three.
+    The extrapolation is the least-squares line n = n₀ + bΔtᵏ through the
+    integrated-law values of the runs that cover the whole window, with k the
+    step's order (1 for stabilised Euler, 2 for SBDF2); it needs three.
     """
+    k = series[0].get("order", 1)
+    power = "" if k == 1 else "²"
     return _study(series, f"Time-step study at r = {series[0]['radius']}", [f"Δt = {run['dt']:g}" for run in series],
-                  "n₀ (fit n₀ + bΔt)", lambda run: run["dt"], lambda run, lo, hi: True,
+                  f"n₀ (fit n₀ + bΔt{power})", lambda run: run["dt"] ** k, lambda run, lo, hi: True,
                   "n₀ uses the runs that cover the whole window; it needs three.")
 
 
