@@ -386,14 +386,15 @@ class Simulation:
             v_tot = [c.sum(0) for c in vel]
             flux = [f - rho * v for f, v in zip(flux, v_tot, strict=True)]
         stab = float(M.max()) * p.kappa_rho * a_max**2 * sp.k2 * sp.k2
-        if self.settings.order == 2:
+        sbdf2 = self.settings.order == 2
+        if sbdf2:
             # The linear extrapolation of the explicit part leaves it a narrower stability interval
             # than Euler's, so the stabiliser also covers the ∇²-term of μ up to the largest
             # ∂²f/∂ρ² = 2(A + B) (its error is O(Δt²) like the rest).
             stab = stab + float(M.max()) * 2.0 * (p.A + p.B) * sp.k2
         rate_h = sp.div_hat(flux)
-        prev = self._history if self.settings.order == 2 else None
-        if prev is not None and prev[3] is st.rho and prev[2] > 0 and dt / prev[2] <= OMEGA_MAX:
+        prev = self._history if sbdf2 else None
+        if prev is not None and prev[3] is st.rho and dt / prev[2] <= OMEGA_MAX:
             # Variable-step SBDF2 (ω = Δtₙ/Δtₙ₋₁): BDF2 in time, the explicit part extrapolated
             # linearly, and the stabiliser acting on ρⁿ⁺¹ − ρ*, with ρ* the same extrapolation.
             rho_h1, rate_h1, dt1, _ = prev
@@ -404,7 +405,7 @@ class Simulation:
             rho_new = sp.ifft(num / ((1.0 + 2.0 * w) / (1.0 + w) + dt * stab))
         else:
             rho_new = sp.ifft((rho_h + dt * rate_h + dt * stab * rho_h) / (1.0 + dt * stab))
-        self._pending = (rho_h, rate_h, dt) if self.settings.order == 2 else None
+        self._pending = (rho_h, rate_h, dt) if sbdf2 else None
         # Allen–Cahn by Strang splitting: half a step of the local reaction −L ∂f/∂η (exponential
         # Euler sub-steps, exact for its stiff linear part), the gradient term L κ_η ∇² exactly in
         # Fourier space (with the advection), then the other half of the reaction.
