@@ -385,13 +385,14 @@ class Simulation:
         if vel is not None:
             v_tot = [c.sum(0) for c in vel]
             flux = [f - rho * v for f, v in zip(flux, v_tot, strict=True)]
-        stab = float(M.max()) * p.kappa_rho * a_max**2 * sp.k2 * sp.k2
+        alpha = float(M.max())  # one device sync
+        stab = alpha * p.kappa_rho * a_max**2 * sp.k2 * sp.k2
         sbdf2 = self.settings.order == 2
         if sbdf2:
             # The linear extrapolation of the explicit part leaves it a narrower stability interval
             # than Euler's, so the stabiliser also covers the ∇²-term of μ up to the largest
             # ∂²f/∂ρ² = 2(A + B) (its error is O(Δt²) like the rest).
-            stab = stab + float(M.max()) * 2.0 * (p.A + p.B) * sp.k2
+            stab = stab + alpha * 2.0 * (p.A + p.B) * sp.k2
         rate_h = sp.div_hat(flux)
         prev = self._history if sbdf2 else None
         if prev is not None and prev[3] is st.rho and dt / prev[2] <= OMEGA_MAX:
