@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from datarial.errors import DatarialError
-from datarial.sinter.model import Arrhenius, Material, Parameters, interface_properties
+from datarial.sinter.model import Arrhenius, Material, Parameters, interface_properties, normal_flux
 from datarial.sinter.packing import close_packed, from_labels, random_packing, two_particles
 from datarial.sinter.solver import (
     Simulation,
@@ -55,6 +55,54 @@ def test_spectral_and_explicit_steppers_agree_on_a_growing_neck():
     err_expl = float((expl.state.rho - ref.state.rho).abs().mean())  # second-order FD in space
     assert err_expl < 5e-3 and err_spec < err_expl
     assert spec.state.steps < expl.state.steps / 5
+
+
+def test_tensorial_mobility_removes_only_the_flux_across_interfaces():
+    """On a flat surface and a flat boundary (normals along x) the removed part is the whole surface or
+    boundary flux for ∇μ along x, nothing for ∇μ along y, and half of it for tensorial = ½."""
+    s = 0.5 * (1.0 - torch.tanh(torch.linspace(-6.0, 6.0, 25, dtype=torch.float64))).expand(8, 25)
+    zero, one = torch.zeros_like(s), torch.ones_like(s)
+    grad = lambda f: [zero, torch.gradient(f, dim=1)[0]]  # noqa: E731  (y, x) components
+    p = Parameters(M_surf=3.0, M_gb=5.0, tensorial=1.0)
+    for rho, eta, weight in [(s, torch.stack([s, zero]), p.M_surf * (s * (1 - s)) ** 2),  # surface
+                             (one, torch.stack([s, 1 - s]), 2 * p.M_gb * s * (1 - s))]:  # boundary
+        g_eta = [torch.stack([c0, c1]) for c0, c1 in zip(grad(eta[0]), grad(eta[1]), strict=True)]
+        across = normal_flux([zero, one], rho, eta, grad(rho), g_eta, p)
+        assert float(across[0].abs().max()) < 1e-12
+        assert torch.allclose(across[1], weight, rtol=1e-2, atol=1e-9) and float(weight.max()) > 0.1
+        along = normal_flux([one, zero], rho, eta, grad(rho), g_eta, p)
+        assert max(float(c.abs().max()) for c in along) < 1e-9
+        half = normal_flux([zero, one], rho, eta, grad(rho), g_eta, p.replace(tensorial=0.5))
+        assert torch.allclose(half[1], 0.5 * weight, rtol=1e-2, atol=1e-9)
+    with pytest.raises(DatarialError, match="tensorial"):
+        Parameters(tensorial=1.5)
+
+
+def test_tensorial_mobility_steppers_agree():
+    """Both steppers converge to one solution, which differs from the scalar-mobility one (the surface and
+    boundary paths lose their cross-interface flux)."""
+    pk = two_particles((40, 64), 12, overlap=2)
+    p = Parameters(M_surf=1.0, M_gb=2.0, tensorial=1.0)
+    ref = run(pk, p, t_end=2.0, method="spectral", dt=0.002, adaptive=False)
+    spec = run(pk, p, t_end=2.0, method="spectral", dt=0.01, adaptive=False)
+    expl = run(pk, p, t_end=2.0, method="explicit", dt=0.002, adaptive=False)
+    scalar = run(pk, p.replace(tensorial=0.0), t_end=2.0, method="spectral", dt=0.002, adaptive=False)
+    err_spec = float((spec.state.rho - ref.state.rho).abs().mean())
+    err_expl = float((expl.state.rho - ref.state.rho).abs().mean())
+    differ = float((scalar.state.rho - ref.state.rho).abs().mean())
+    assert err_spec < err_expl < 1e-2
+    assert differ > 3 * err_expl
+
+
+@pytest.mark.parametrize("method, boundary", [("spectral", "periodic"), ("spectral", "zero-flux"),
+                                              ("explicit", "zero-flux")])
+def test_tensorial_mobility_conserves_mass(method, boundary):
+    pk = two_particles((40, 64), 12, overlap=2)
+    motion = {"k_st": 10.0, "m_tr": 50.0, "rho0": 1.0} if method == "spectral" else {}
+    p = Parameters(M_surf=1.0, M_gb=2.0, tensorial=1.0, **motion)
+    sim = run(pk, p, t_end=1.0, method=method, boundary=boundary, dt=0.002 if method == "explicit" else 0.02,
+              adaptive=method == "spectral")
+    assert float(sim.state.rho.sum()) == pytest.approx(float(initial_state(pk).rho.sum()), rel=1e-10)
 
 
 def _relaxed_volume_neck():

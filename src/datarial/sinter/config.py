@@ -17,6 +17,8 @@ overlap, seed), close-packed (radius, overlap) or labels (file: a labelled
 TIFF/NumPy image, 0 = pore).  ``solver`` takes the fields of
 :class:`datarial.sinter.state.SolverSettings`; ``order: 2`` steps the density
 by stabilised SBDF2, second order in Δt (the default 1 is stabilised Euler).
+``model: {tensorial: 1, c_body: 1}`` confines surface and boundary diffusion
+to their interfaces (see :class:`datarial.sinter.model.Parameters`).
 An optional ``material`` block maps physical
 inputs onto the model (see :class:`datarial.sinter.model.Material`)::
 

@@ -14,6 +14,10 @@ for how fields are shared by distant grains).  Free-energy density
 
 with M = M_vol h(ρ) + M_vap (1−h(ρ)) + M_surf ρ²(1−ρ)² + M_gb Σ_{i≠j} ηᵢηⱼ,
 h(ρ) = ρ³(10 − 15ρ + 6ρ²), and vᵢ the rigid-body velocity of grain i.
+With ``tensorial = 1`` the surface and grain-boundary paths carry flux only
+along their interfaces: M_surf ρ²(1−ρ)² (I − n⊗n), n = ∇ρ/|∇ρ|, and
+M_gb ηᵢηⱼ (I − nᵢⱼ⊗nᵢⱼ), nᵢⱼ = (∇ηᵢ − ∇ηⱼ)/|∇ηᵢ − ∇ηⱼ| (the tensorial
+mobility of later sintering models; values between 0 and 1 interpolate).
 
 **Units.**  The solver works in reduced units: length l₀ = the grid spacing,
 energy density E₀, time t₀.  :class:`Material` maps physical inputs onto them:
@@ -69,6 +73,13 @@ class Parameters:
     apart, in proportion to its length, and two grains' neck stops growing
     where that balances the pull at the neck's edge (``benchmarks/sinter_neck``,
     grain-boundary case); ρ0 = 1 removes the push.
+
+    ``tensorial`` (0–1) removes that share of the cross-interface flux from the
+    surface and boundary paths (see the module docstring).  With rigid-body
+    motion pair it with ``c_body = 1``: the weight min(1, ηᵢ/0.1) moves each
+    grain rigidly up to where the other's η is 0.1, so the advected density
+    converges on the boundary's flanks, which a tensorial boundary mobility
+    does not drain into the core, and the approach stops.
     """
 
     A: float = 16.0
@@ -85,6 +96,7 @@ class Parameters:
     c_neck: float = 0.14
     c_body: float = 0.1
     m_tr: float = 0.0
+    tensorial: float = 0.0  # 0: scalar surface and boundary mobilities (Wang); 1: along the interfaces only
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -94,6 +106,9 @@ class Parameters:
                 raise DatarialError(f"model parameter {name} = {value} must not be negative")
         if self.A <= 0 or self.B <= 0 or self.kappa_rho <= 0 or self.kappa_eta <= 0 or self.L <= 0:
             raise DatarialError("A, B, kappa_rho, kappa_eta and L must be positive")
+        if self.tensorial > 1:
+            raise DatarialError(f"model parameter tensorial = {self.tensorial}: give 0 (scalar mobility), "
+                                "1 (surface and boundary diffusion along the interfaces only) or a value between")
 
     def replace(self, **changes) -> Parameters:
         unknown = set(changes) - set(asdict(self))
@@ -132,6 +147,29 @@ def mobility(rho, gb, p: Parameters):
     r = rho.clamp(0.0, 1.0) if hasattr(rho, "clamp") else np.clip(rho, 0.0, 1.0)
     h = r**3 * (10.0 - 15.0 * r + 6.0 * r * r)
     return p.M_vol * h + p.M_vap * (1.0 - h) + p.M_surf * (r * (1.0 - r)) ** 2 + p.M_gb * gb
+
+
+def normal_flux(g, rho, eta, grad_rho, grad_eta, p: Parameters):
+    """The part of the surface and grain-boundary fluxes across their interfaces, weighted by ``p.tensorial``.
+
+    ``g``: the components of ∇μ; ``grad_rho`` those of ∇ρ, ``grad_eta`` those
+    of ∇η (fields on axis 0), all at the same points.  Returns the components
+    of t·[M_surf ρ²(1−ρ)² n (n·g) + M_gb Σ_{i≠j} ηᵢηⱼ nᵢⱼ (nᵢⱼ·g)], which,
+    subtracted from M ∇μ, leaves the tensorial flux (torch tensors).
+    """
+    def along(w, comps):
+        norm2 = sum(c * c for c in comps) + 1e-12
+        dot = sum(c * gc for c, gc in zip(comps, g, strict=True))
+        return [w * c * dot / norm2 for c in comps]
+
+    r = rho.clamp(0.0, 1.0)
+    out = along(p.tensorial * p.M_surf * (r * (1.0 - r)) ** 2, grad_rho)
+    n_fields = eta.shape[0]
+    for i in range(n_fields):  # field pairs (the fields of distant grains never meet)
+        for j in range(i + 1, n_fields):
+            part = along(2.0 * p.tensorial * p.M_gb * eta[i] * eta[j], [ge[i] - ge[j] for ge in grad_eta])
+            out = [o + q for o, q in zip(out, part, strict=True)]
+    return out
 
 
 # ----------------------------------------------------------------------------- interface energies from 1D profiles

@@ -34,7 +34,15 @@ import torch
 
 from datarial.errors import DatarialError
 from datarial.sinter.measures import Measures, hull_volume, measures, neck_radius
-from datarial.sinter.model import PAIR_FACTOR_MIN, Parameters, d2f_deta2, df_deta, df_drho, mobility
+from datarial.sinter.model import (
+    PAIR_FACTOR_MIN,
+    Parameters,
+    d2f_deta2,
+    df_deta,
+    df_drho,
+    mobility,
+    normal_flux,
+)
 from datarial.sinter.state import (
     Grains,
     SolverSettings,
@@ -247,10 +255,14 @@ class Simulation:
             mu = df_drho(rho, s2, s3, p) + grad_e.detach()
         M = mobility(rho, gb, p)
         drho = torch.zeros_like(rho)
-        for a in dims:
+        for k, a in enumerate(dims):
             # Face fluxes M_{i±1/2}(μ_{i±1} − μ_i); at a zero-flux wall the ghost repeats the edge, so they vanish.
             up = 0.5 * (M + shift(M, a, -1)) * (shift(mu, a, -1) - mu)
-            dn = 0.5 * (M + shift(M, a, 1)) * (mu - shift(mu, a, 1))
+            if p.tensorial > 0:
+                up = up - self._across_face(mu, rho, eta, a, k, shift)
+            dn = shift(up, a, 1)  # the face below is the one above the cell below
+            if not self.periodic:
+                dn.narrow(a, 0, 1).zero_()
             drho = drho + up - dn
         deta = -p.L * (df_deta(rho, eta, self._coupled_s2(eta), p) - p.kappa_eta * lap(eta))
         if vel is not None:
@@ -260,6 +272,25 @@ class Simulation:
                 fr = rho * vc.sum(0)
                 drho = drho - (shift(fr, a, -1) - shift(fr, a, 1)) / 2.0
         return drho, deta
+
+    def _across_face(self, mu, rho, eta, a: int, k: int, shift) -> torch.Tensor:
+        """The cross-interface part of the surface and boundary fluxes (``normal_flux``, component ``k``) on the
+        faces between each cell and the next along axis ``a``: gradients along ``a`` compact across the face, the
+        others central and averaged over the two cells; zero on a zero-flux wall."""
+        dims = tuple(range(-rho.dim(), 0))
+
+        def face_grad(x):
+            return [shift(x, b, -1) - x if b == a
+                    else 0.25 * (shift(x, b, -1) - shift(x, b, 1) + shift(shift(x, b, -1) - shift(x, b, 1), a, -1))
+                    for b in dims]
+
+        def face(x):
+            return 0.5 * (x + shift(x, a, -1))
+
+        out = normal_flux(face_grad(mu), face(rho), face(eta), face_grad(rho), face_grad(eta), self.params)[k]
+        if not self.periodic:
+            out.narrow(a, rho.shape[a] - 1, 1).zero_()
+        return out
 
     def _step_explicit(self, dt: float) -> tuple[torch.Tensor, torch.Tensor]:
         st = self.state
@@ -381,7 +412,15 @@ class Simulation:
             xi, a_max = self._anisotropic_xi(sp.grad(rho_h), eta, owner)
             mu_h = sp.fft(df_drho(rho, s2, s3, p)) - sp.div_hat(xi)
         M = mobility(rho, gb, p)
-        flux = [M * g for g in sp.grad(mu_h)]
+        grad_mu = sp.grad(mu_h)
+        flux = [M * g for g in grad_mu]
+        if p.tensorial > 0:  # normals by central differences (the grid is periodic or mirror-extended)
+
+            def cgrad(x):
+                return [0.5 * (torch.roll(x, -1, a) - torch.roll(x, 1, a)) for a in sp.dims]
+
+            across = normal_flux(grad_mu, rho, eta, cgrad(rho), cgrad(eta), p)
+            flux = [f - c for f, c in zip(flux, across, strict=True)]
         if vel is not None:
             v_tot = [c.sum(0) for c in vel]
             flux = [f - rho * v for f, v in zip(flux, v_tot, strict=True)]
