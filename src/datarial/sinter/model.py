@@ -154,9 +154,10 @@ def normal_flux(g, rho, eta, grad_rho, grad_eta, p: Parameters):
 
     ``g``: the components of ∇μ; ``grad_rho`` those of ∇ρ, ``grad_eta`` those
     of ∇η (fields on axis 0), all at the same points.  Returns the components
-    of t·[M_surf ρ²(1−ρ)² n (n·g) + M_gb Σ_{i≠j} ηᵢηⱼ nᵢⱼ (nᵢⱼ·g)], which,
-    subtracted from M ∇μ, leaves the tensorial flux (torch tensors).
+    of t·[M_surf ρ²(1−ρ)² n (n·g) + M_gb Σ_{i≠j} ηᵢηⱼ nᵢⱼ (nᵢⱼ·g)], t = ``p.tensorial``,
+    which, subtracted from M ∇μ, leaves the tensorial flux (torch tensors).
     """
+
     def along(w, comps):
         norm2 = sum(c * c for c in comps) + 1e-12
         dot = sum(c * gc for c, gc in zip(comps, g, strict=True))

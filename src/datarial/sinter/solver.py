@@ -280,9 +280,14 @@ class Simulation:
         dims = tuple(range(-rho.dim(), 0))
 
         def face_grad(x):
-            return [shift(x, b, -1) - x if b == a
-                    else 0.25 * (shift(x, b, -1) - shift(x, b, 1) + shift(shift(x, b, -1) - shift(x, b, 1), a, -1))
-                    for b in dims]
+            out = []
+            for b in dims:
+                if b == a:
+                    out.append(shift(x, b, -1) - x)
+                else:
+                    c = shift(x, b, -1) - shift(x, b, 1)  # twice the central difference, at the cell centres
+                    out.append(0.25 * (c + shift(c, a, -1)))
+            return out
 
         def face(x):
             return 0.5 * (x + shift(x, a, -1))
