@@ -16,7 +16,8 @@ filled Kuczynski neck, cells), random (n, radius, spread,
 overlap, seed), close-packed (radius, overlap) or labels (file: a labelled
 TIFF/NumPy image, 0 = pore).  ``solver`` takes the fields of
 :class:`datarial.sinter.state.SolverSettings`; ``order: 2`` steps the density
-by stabilised SBDF2, second order in Δt (the default 1 is stabilised Euler).
+by stabilised SBDF2 and the grain fields' local reaction by ETD2RK, second
+order in Δt (the default 1: stabilised Euler and exponential Euler).
 ``model: {tensorial: 1, c_body: 1}`` confines surface and boundary diffusion
 to their interfaces (see :class:`datarial.sinter.model.Parameters`).
 An optional ``material`` block maps physical

@@ -85,7 +85,7 @@ class SolverSettings:
     device: str = "cpu"
     owner_every: int = 20  # steps between owner-map/centre updates
     remap_margin: float = 4.0  # cells kept between grains sharing a field (beyond their radii)
-    order: int = 1  # time order of the spectral ρ step: 1 stabilised Euler, 2 stabilised SBDF2
+    order: int = 1  # time order of the spectral step: 1 stabilised Euler, 2 stabilised SBDF2 (ρ) + ETD2RK (η reaction)
 
     def __post_init__(self) -> None:
         if self.method not in ("spectral", "explicit"):
