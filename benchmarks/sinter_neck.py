@@ -82,12 +82,12 @@ MECHANISMS = {
     "vol": Parameters(M_surf=0.05, M_gb=0.01, M_vol=1.0, M_vap=0.0),
 }
 EXPECTED = {"surf": 7, "gb": 6, "vol": 5}
-ORDER = {1: "stabilised Euler", 2: "stabilised SBDF2 (second order)"}
+ORDER = {1: "stabilised Euler", 2: "stabilised SBDF2 with the ETD2RK reaction (second order)"}
 WINDOWS = ((0.15, 0.3), (0.2, 0.4), (0.3, 0.5), (0.4, 0.6))
 
 
 def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples: int, until: float,
-         neck: float = 0.0, order: int = 1) -> dict:
+         neck: float = 0.0, order: int = 1, dtype: str = "float32") -> dict:
     """The neck of two grains of radius r measured at geometrically spaced times.
 
     Returns the run's record: t, x/r, the measured neck curvature radius ρ
@@ -97,9 +97,10 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
     overlap by half a cell.  ``order``: the ρ step's time order (1 stabilised
     Euler, 2 stabilised SBDF2); with 2 the sample times are whole multiples of
     Δt, so that no step is shortened to land on one (which costs an Euler step).
+    ``dtype``: float32 or float64.
     """
     shape = (2 * r + 12, 2 * r + 12, 4 * r + 16) if dim == 3 else (2 * r + 16, 4 * r + 24)
-    s = SolverSettings(dt=dt, adaptive=False, dtype="float32", order=order)
+    s = SolverSettings(dt=dt, adaptive=False, dtype=dtype, order=order)
     start = two_particles(shape, r, overlap=0.0, neck=neck * r) if neck > 0 else two_particles(shape, r, overlap=0.5)
     sim = Simulation(initial_state(start, s), params, s)
 
@@ -120,7 +121,7 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
         approach.append(0.5 * (d0 - distance()))
         if xs[-1] >= until:
             break
-    return {"radius": r, "dt": dt, "order": order, "grid": list(shape), "wall_s": time.perf_counter() - t0, "t": ts,
+    return {"radius": r, "dt": dt, "order": order, "dtype": dtype, "grid": list(shape), "wall_s": time.perf_counter() - t0, "t": ts,
             "x_over_r": xs, "rho_neck": rhos, "approach": approach}
 
 
@@ -138,6 +139,7 @@ def main(argv=None) -> int:
                     help="time order of the density step: 1 stabilised Euler, 2 stabilised SBDF2")
     ap.add_argument("--neck", type=float, default=0.0,
                     help="start from a filled Kuczynski neck of this x/r (default: bare grains overlapping by 0.5 cell)")
+    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     ap.add_argument("--samples", type=int, default=60, help="neck measurements, geometrically spaced in time")
     ap.add_argument("--set", default="", help="model parameters to change, e.g. rho0=0.9816,m_tr=200")
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default: print only)")
@@ -167,7 +169,7 @@ def main(argv=None) -> int:
     cmd = " ".join(["python -m benchmarks.sinter_neck", *(argv if argv is not None else sys.argv[1:])])
     lines = [f"# Neck growth of two grains: {args.mechanism} diffusion, {args.dim}D", "",
              f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}: fixed "
-             f"Δt = {', '.join(f'{v:g}' for v in steps)}, {ORDER[args.order]}, float32. Surface width (10–90 %) {width:.2f} cells. "
+             f"Δt = {', '.join(f'{v:g}' for v in steps)}, {ORDER[args.order]}, {args.dtype}. Surface width (10–90 %) {width:.2f} cells. "
              f"Expected for {args.mechanism} diffusion: n ≈ {EXPECTED[args.mechanism]}. Mobilities M_surf "
              f"{params.M_surf:g}, M_gb {params.M_gb:g}, M_vol {params.M_vol:g}; rigid-body motion "
              + (f"k_st {params.k_st:g}, m_tr {params.m_tr:g}, ρ0 {params.rho0:g}." if params.m_tr > 0 else "off.")]
@@ -176,7 +178,7 @@ def main(argv=None) -> int:
     for r in radii:
         for dt in steps:
             series.append(grow(params, args.dim, r, args.time * (r / radii[0]) ** 4, dt, args.samples,
-                               args.until, args.neck, args.order))
+                               args.until, args.neck, args.order, args.dtype))
             print("\n".join((lines if len(series) == 1 else []) + section(series[-1], args.mechanism, by_step)),
                   flush=True)
     tail = timestep(series) if by_step else resolution(series, width)

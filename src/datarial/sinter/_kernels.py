@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 MAX_FIELDS = 64
+BLOCK = 4096  # voxels per parallel work item
 
 
 @njit(parallel=True, cache=True)
@@ -27,36 +28,38 @@ def react(rho, eta, out, L, B, dh, m, second):  # pragma: no cover - compiled
     """
     nf, n = eta.shape
     c = L * 12.0 * B
-    for x in prange(n):
-        r = rho[x]
+    blocks = (n + BLOCK - 1) // BLOCK
+    for b in prange(blocks):  # scratch arrays once per block of voxels, not once per voxel
         e = np.empty(nf, dtype=eta.dtype)
         pred = np.empty(nf, dtype=eta.dtype)
         r0 = np.empty(nf, dtype=eta.dtype)
         a = np.empty(nf, dtype=eta.dtype)
-        for f in range(nf):
-            e[f] = eta[f, x]
-        for _ in range(m):
-            s2 = 0.0
+        for x in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+            r = rho[x]
             for f in range(nf):
-                s2 += e[f] * e[f]
-            for f in range(nf):
-                v = e[f]
-                r0[f] = -c * ((1.0 - r) * v - (2.0 - r) * v * v + v * s2)
-                a[f] = -c * ((1.0 - r) - 2.0 * (2.0 - r) * v + s2 + 2.0 * v * v)
-                z = dh * a[f]
-                phi = math.expm1(z) / z if abs(z) > 1e-6 else 1.0 + 0.5 * z
-                pred[f] = v + dh * phi * r0[f]
-            if second:
-                q2 = 0.0
+                e[f] = eta[f, x]
+            for _ in range(m):
+                s2 = 0.0
                 for f in range(nf):
-                    q2 += pred[f] * pred[f]
+                    s2 += e[f] * e[f]
                 for f in range(nf):
-                    v = pred[f]
-                    r1 = -c * ((1.0 - r) * v - (2.0 - r) * v * v + v * q2)
+                    v = e[f]
+                    r0[f] = -c * ((1.0 - r) * v - (2.0 - r) * v * v + v * s2)
+                    a[f] = -c * ((1.0 - r) - 2.0 * (2.0 - r) * v + s2 + 2.0 * v * v)
                     z = dh * a[f]
-                    phi2 = (math.expm1(z) - z) / (z * z) if abs(z) >= 1e-2 else 0.5 + z * (1.0 / 6.0 + z / 24.0)
-                    pred[f] = v + dh * phi2 * (r1 - r0[f] - a[f] * (v - e[f]))
+                    phi = math.expm1(z) / z if abs(z) > 1e-6 else 1.0 + 0.5 * z
+                    pred[f] = v + dh * phi * r0[f]
+                if second:
+                    q2 = 0.0
+                    for f in range(nf):
+                        q2 += pred[f] * pred[f]
+                    for f in range(nf):
+                        v = pred[f]
+                        r1 = -c * ((1.0 - r) * v - (2.0 - r) * v * v + v * q2)
+                        z = dh * a[f]
+                        phi2 = (math.expm1(z) - z) / (z * z) if abs(z) >= 1e-2 else 0.5 + z * (1.0 / 6.0 + z / 24.0)
+                        pred[f] = v + dh * phi2 * (r1 - r0[f] - a[f] * (v - e[f]))
+                for f in range(nf):
+                    e[f] = pred[f]
             for f in range(nf):
-                e[f] = pred[f]
-        for f in range(nf):
-            out[f, x] = e[f]
+                out[f, x] = e[f]
