@@ -139,7 +139,8 @@ def main(argv=None) -> int:
                     help="time order of the density step: 1 stabilised Euler, 2 stabilised SBDF2")
     ap.add_argument("--neck", type=float, default=0.0,
                     help="start from a filled Kuczynski neck of this x/r (default: bare grains overlapping by 0.5 cell)")
-    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                    help="float32 (default; its round-off lowers n in long runs, see the README) or float64")
     ap.add_argument("--samples", type=int, default=60, help="neck measurements, geometrically spaced in time")
     ap.add_argument("--set", default="", help="model parameters to change, e.g. rho0=0.9816,m_tr=200")
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default: print only)")

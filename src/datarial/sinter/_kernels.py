@@ -23,17 +23,16 @@ BLOCK = 4096  # voxels per parallel work item
 def react(rho, eta, out, L, B, dh, m, second):  # pragma: no cover - compiled
     """``m`` sub-steps of dη/dt = −L ∂f/∂η of length ``dh``; rho (N,), eta and out (F, N).
 
-    Exponential Euler on the diagonal stiffness a; with ``second`` the ETD2RK
-    corrector dh φ₂(dh a)(R(η*) − R − a(η* − η)) on top (second order).
+    Exponential Euler on the diagonal stiffness a (z = dh a); with ``second``
+    the ETD2RK corrector dh φ₂(z)(R(η*) − R − a(η* − η)) on top (second order).
     """
     nf, n = eta.shape
-    c = L * 12.0 * B
     blocks = (n + BLOCK - 1) // BLOCK
     for b in prange(blocks):  # scratch arrays once per block of voxels, not once per voxel
         e = np.empty(nf, dtype=eta.dtype)
         pred = np.empty(nf, dtype=eta.dtype)
-        r0 = np.empty(nf, dtype=eta.dtype)
-        a = np.empty(nf, dtype=eta.dtype)
+        r0 = np.empty(nf, dtype=np.float64)  # rates and z stay in double, as the scalars were
+        zs = np.empty(nf, dtype=np.float64)
         for x in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
             r = rho[x]
             for f in range(nf):
@@ -44,9 +43,9 @@ def react(rho, eta, out, L, B, dh, m, second):  # pragma: no cover - compiled
                     s2 += e[f] * e[f]
                 for f in range(nf):
                     v = e[f]
-                    r0[f] = -c * ((1.0 - r) * v - (2.0 - r) * v * v + v * s2)
-                    a[f] = -c * ((1.0 - r) - 2.0 * (2.0 - r) * v + s2 + 2.0 * v * v)
-                    z = dh * a[f]
+                    r0[f] = -L * 12.0 * B * ((1.0 - r) * v - (2.0 - r) * v * v + v * s2)
+                    z = -dh * L * 12.0 * B * ((1.0 - r) - 2.0 * (2.0 - r) * v + s2 + 2.0 * v * v)
+                    zs[f] = z
                     phi = math.expm1(z) / z if abs(z) > 1e-6 else 1.0 + 0.5 * z
                     pred[f] = v + dh * phi * r0[f]
                 if second:
@@ -55,10 +54,10 @@ def react(rho, eta, out, L, B, dh, m, second):  # pragma: no cover - compiled
                         q2 += pred[f] * pred[f]
                     for f in range(nf):
                         v = pred[f]
-                        r1 = -c * ((1.0 - r) * v - (2.0 - r) * v * v + v * q2)
-                        z = dh * a[f]
+                        r1 = -L * 12.0 * B * ((1.0 - r) * v - (2.0 - r) * v * v + v * q2)
+                        z = zs[f]
                         phi2 = (math.expm1(z) - z) / (z * z) if abs(z) >= 1e-2 else 0.5 + z * (1.0 / 6.0 + z / 24.0)
-                        pred[f] = v + dh * phi2 * (r1 - r0[f] - a[f] * (v - e[f]))
+                        pred[f] = v + dh * phi2 * (r1 - r0[f] - (z / dh) * (v - e[f]))
                 for f in range(nf):
                     e[f] = pred[f]
             for f in range(nf):
