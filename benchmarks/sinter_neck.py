@@ -50,7 +50,9 @@ also extrapolates n to r → ∞ by a line n = n∞ + a/r (an error of order
 interface width / r vanishes there).  ``--dt 0.03,0.01,0.003`` runs a
 time-step study at one radius instead and extrapolates n to Δt → 0 by a line
 n = n₀ + bΔt (the stabilised Euler step is first order in Δt).  ``--order 2``
-steps the density by stabilised SBDF2, second order in Δt.  ``--from STEM``
+steps the density by stabilised SBDF2 and the grain fields' reaction by
+ETD2RK, second order in Δt.  ``--dtype float64`` runs in double precision
+(float32's round-off lowers n in long runs).  ``--from STEM``
 rebuilds the tables of ``benchmarks/results/STEM.md`` from its stored series
 without simulating.
 """
@@ -94,8 +96,8 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
     (cells), the approach of the centres (cells, half the decrease of their
     distance), grid and wall time.  ``neck`` > 0 starts from touching grains
     joined by Kuczynski's fillet of half-width neck·r; otherwise the grains
-    overlap by half a cell.  ``order``: the ρ step's time order (1 stabilised
-    Euler, 2 stabilised SBDF2); with 2 the sample times are whole multiples of
+    overlap by half a cell.  ``order``: the step's time order (1 stabilised
+    Euler, 2 stabilised SBDF2 with the ETD2RK reaction); with 2 the sample times are whole multiples of
     Δt, so that no step is shortened to land on one (which costs an Euler step).
     ``dtype``: float32 or float64.
     """
@@ -136,7 +138,7 @@ def main(argv=None) -> int:
     ap.add_argument("--until", type=float, default=0.6, help="stop once x/r reaches this")
     ap.add_argument("--dt", default="0.1", help="fixed time step (reduced); a comma list gives a time-step study")
     ap.add_argument("--order", type=int, choices=(1, 2), default=1,
-                    help="time order of the density step: 1 stabilised Euler, 2 stabilised SBDF2")
+                    help="time order of the step: 1 stabilised Euler, 2 stabilised SBDF2 with the ETD2RK reaction")
     ap.add_argument("--neck", type=float, default=0.0,
                     help="start from a filled Kuczynski neck of this x/r (default: bare grains overlapping by 0.5 cell)")
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32",
