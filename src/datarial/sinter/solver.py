@@ -394,7 +394,7 @@ class Simulation:
         p = self.params
         second = self.settings.order == 2
         sub = self.settings.react_step
-        if second:  # ETD2RK's corrector needs dh·12LB ≤ 1.5 (it blew up at 6 on a scan of states)
+        if second:  # ETD2RK's corrector needs a shorter sub-step (see ETD2_STIFFNESS_STEP)
             sub = min(sub, ETD2_STIFFNESS_STEP / (12.0 * p.L * p.B))
         m = max(1, math.ceil(h / sub - 1e-9))
         dh = h / m

@@ -97,7 +97,7 @@ class SolverSettings:
         if not self.dt > 0 or not self.dt_max > 0:
             raise DatarialError("the time step must be positive")
         if self.order not in (1, 2) or isinstance(self.order, bool):
-            raise DatarialError(f"order {self.order!r}: use 1 (stabilised Euler) or 2 (stabilised SBDF2)")
+            raise DatarialError(f"order {self.order!r}: use 1 (stabilised Euler) or 2 (stabilised SBDF2 with the ETD2RK reaction)")
         if self.order == 2 and self.method != "spectral":
             raise DatarialError("order 2 is a setting of the spectral method (the explicit one is Euler)")
 
