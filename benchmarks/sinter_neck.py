@@ -74,7 +74,7 @@ import torch
 from datarial.errors import DatarialError
 from datarial.sinter.measures import neck_curvature_radius, neck_exponent_integrated, neck_exponents
 from datarial.sinter.model import Parameters, interface_properties
-from datarial.sinter.packing import two_particles
+from datarial.sinter.packing import Packing, two_particles
 from datarial.sinter.solver import Simulation, SolverSettings, initial_state, neck_radius
 
 RESULTS = Path(__file__).with_name("results")
@@ -89,7 +89,7 @@ WINDOWS = ((0.15, 0.3), (0.2, 0.4), (0.3, 0.5), (0.4, 0.6))
 
 
 def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples: int, until: float,
-         neck: float = 0.0, order: int = 1, dtype: str = "float32") -> dict:
+         neck: float = 0.0, order: int = 1, dtype: str = "float32", one_grain: bool = False) -> dict:
     """The neck of two grains of radius r measured at geometrically spaced times.
 
     Returns the run's record: t, x/r, the measured neck curvature radius ρ
@@ -99,15 +99,21 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
     overlap by half a cell.  ``order``: the step's time order (1 stabilised
     Euler, 2 stabilised SBDF2 with the ETD2RK reaction); with 2 the sample times are whole multiples of
     Δt, so that no step is shortened to land on one (which costs an Euler step).
-    ``dtype``: float32 or float64.
+    ``dtype``: float32 or float64.  ``one_grain``: both particles are one
+    grain, so there is no grain boundary (the neck is measured between the
+    particles' centres; the approach is not recorded).
     """
     shape = (2 * r + 12, 2 * r + 12, 4 * r + 16) if dim == 3 else (2 * r + 16, 4 * r + 24)
     s = SolverSettings(dt=dt, adaptive=False, dtype=dtype, order=order)
     start = two_particles(shape, r, overlap=0.0, neck=neck * r) if neck > 0 else two_particles(shape, r, overlap=0.5)
+    ends = start.centres if one_grain else None
+    if one_grain:
+        start = Packing((start.labels > 0).astype(start.labels.dtype), start.centres.mean(axis=0, keepdims=True),
+                        start.rotations[:1])
     sim = Simulation(initial_state(start, s), params, s)
 
     def distance() -> float:
-        return float(np.linalg.norm(np.diff(sim.state.grains.centre[:2], axis=0)))
+        return math.nan if one_grain else float(np.linalg.norm(np.diff(sim.state.grains.centre[:2], axis=0)))
 
     d0 = distance()
     t0 = time.perf_counter()
@@ -118,8 +124,8 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
     for t in times:
         sim.run(float(t))
         ts.append(sim.state.time)
-        xs.append(neck_radius(sim.state) / r)
-        rhos.append(neck_curvature_radius(sim.state))
+        xs.append(neck_radius(sim.state, ends) / r)
+        rhos.append(neck_curvature_radius(sim.state, centres=ends))
         approach.append(0.5 * (d0 - distance()))
         if xs[-1] >= until:
             break
@@ -144,6 +150,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                     help="float32 (default; its round-off lowers n in long runs, see the README) or float64")
     ap.add_argument("--samples", type=int, default=60, help="neck measurements, geometrically spaced in time")
+    ap.add_argument("--one-grain", action="store_true",
+                    help="both particles one grain: no grain boundary between them (dihedral angle 180°)")
     ap.add_argument("--set", default="", help="model parameters to change, e.g. rho0=0.9816,m_tr=200")
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default: print only)")
     ap.add_argument("--from", dest="source", default=None, metavar="STEM",
@@ -170,7 +178,8 @@ def main(argv=None) -> int:
         ap.error(f"--set: name=value pairs of model parameters ({exc})")
     width = interface_properties(params).width_s
     cmd = " ".join(["python -m benchmarks.sinter_neck", *(argv if argv is not None else sys.argv[1:])])
-    lines = [f"# Neck growth of two grains: {args.mechanism} diffusion, {args.dim}D", "",
+    lines = [f"# Neck growth of two {'particles of one grain' if args.one_grain else 'grains'}: "
+             f"{args.mechanism} diffusion, {args.dim}D", "",
              f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}: fixed "
              f"Δt = {', '.join(f'{v:g}' for v in steps)}, {ORDER[args.order]}, {args.dtype}. Surface width (10–90 %) {width:.2f} cells. "
              f"Expected for {args.mechanism} diffusion: n ≈ {EXPECTED[args.mechanism]}. Mobilities M_surf "
@@ -181,7 +190,7 @@ def main(argv=None) -> int:
     for r in radii:
         for dt in steps:
             series.append(grow(params, args.dim, r, args.time * (r / radii[0]) ** 4, dt, args.samples,
-                               args.until, args.neck, args.order, args.dtype))
+                               args.until, args.neck, args.order, args.dtype, args.one_grain))
             print("\n".join((lines if len(series) == 1 else []) + section(series[-1], args.mechanism, by_step)),
                   flush=True)
     tail = timestep(series) if by_step else resolution(series, width)
@@ -248,7 +257,7 @@ def section(run: dict, mechanism: str, by_step: bool = False) -> list[str]:
     step = max(1, len(ts) // 12)
     for i in range(0, len(ts), step):
         lines.append(f"| {ts[i]:.4g} | {xs[i]:.3f} | {(xs[i] * r) ** 2 / (2 * r):.2f} |"
-                     + (f" {_fmt(run['rho_neck'][i])} | {run['approach'][i]:.2f} |" if shaped else ""))
+                     + (f" {_fmt(run['rho_neck'][i])} | {_fmt(run['approach'][i])} |" if shaped else ""))
     lines += ["", "| x/r window | samples | n from log t vs log x | n from the rate, log(dx/dt) vs log x "
               "| n from the integrated law xⁿ = x₀ⁿ + Kt |"
               + (" p: ρ ∝ xᵖ (classical 2) | q: h ∝ x^q (classical 2) | s: flux law ∝ xˢ (classical 0) |"

@@ -23,13 +23,14 @@ class Measures:
     grains: int
 
 
-def _neck_sections(state: State) -> np.ndarray:
+def _neck_sections(state: State, centres: np.ndarray | None = None) -> np.ndarray:
     """Sizes of the cross-sections between the two centres (cells): half-width in 2D, √(area/π) in 3D.
 
     Cross-sections are Σρ over planes normal to the line of centres, so they
-    have sub-cell resolution.
+    have sub-cell resolution.  ``centres`` (2, dim), in cells, replaces the
+    first two grains' centres (e.g. for two particles of one grain).
     """
-    c = state.grains.centre[:2]
+    c = np.asarray(centres, float)[:2] if centres is not None else state.grains.centre[:2]
     axis = int(np.argmax(np.abs(c[1] - c[0])))
     lo, hi = sorted(int(round(float(v))) for v in c[:, axis])
     dims = [a for a in range(state.dim) if a != axis]
@@ -37,15 +38,16 @@ def _neck_sections(state: State) -> np.ndarray:
     return area / 2.0 if state.dim == 2 else np.sqrt(area / math.pi)
 
 
-def neck_radius(state: State) -> float:
+def neck_radius(state: State, centres: np.ndarray | None = None) -> float:
     """Neck radius of a two-grain state (cells): the smallest cross-section of the material between the centres.
 
-    The radius is half the section's width in 2D, √(area/π) in 3D.
+    The radius is half the section's width in 2D, √(area/π) in 3D; ``centres``
+    as in :func:`_neck_sections`.
     """
-    return float(_neck_sections(state).min())
+    return float(_neck_sections(state, centres).min())
 
 
-def neck_curvature_radius(state: State, band: float = 0.1) -> float:
+def neck_curvature_radius(state: State, band: float = 0.1, centres: np.ndarray | None = None) -> float:
     """Curvature radius of a two-grain neck's profile along the line of centres (cells).
 
     A circle is fitted (algebraically, least squares) to the profile of
@@ -55,9 +57,9 @@ def neck_curvature_radius(state: State, band: float = 0.1) -> float:
     geometry (Kuczynski: ρ ≈ x²/2r for a neck of radius x between grains of
     radius r).  NaN when the profile is not convex there.  On smoothed
     fillets of 5–15 cells it reads 5–16 % low; it cannot resolve radii much
-    below the interface width (≈ 2.4 cells).
+    below the interface width (≈ 2.4 cells).  ``centres`` as in :func:`_neck_sections`.
     """
-    y = _neck_sections(state)
+    y = _neck_sections(state, centres)
     i = int(np.argmin(y))
     near = y - y[i] <= band * y[i]
     left = i
