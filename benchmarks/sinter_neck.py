@@ -41,7 +41,8 @@ approach h of the centres; per window the table splits n into the neck's
 shape (ρ ∝ xᵖ, h ∝ x^q; classically p = q = 2) and the drift s of the
 mechanism's flux law for that shape (classically 0), see ``shape_terms``.
 ``--neck 0.25`` starts from Kuczynski's filled neck of x/r = 0.25 instead of
-two bare grains overlapping by half a cell.
+two bare grains overlapping by half a cell.  ``--one-grain`` makes the two
+particles one grain, without a boundary between them (dihedral angle 180°).
 
 Run: ``python -m benchmarks.sinter_neck [--mechanism surf|gb|vol] [--radius 20] [--dim 3] [--time 200]
 [--dt 0.1 | 0.03,0.01] [--order 1|2] [--until 0.6] [--neck 0.25] [--set k_st=10,m_tr=50] [--out FILE-STEM] [--from FILE-STEM]``;
