@@ -41,8 +41,9 @@ def _neck_sections(state: State, centres: np.ndarray | None = None) -> np.ndarra
 def neck_radius(state: State, centres: np.ndarray | None = None) -> float:
     """Neck radius of a two-grain state (cells): the smallest cross-section of the material between the centres.
 
-    The radius is half the section's width in 2D, √(area/π) in 3D; ``centres``
-    as in :func:`_neck_sections`.
+    The radius is half the section's width in 2D, √(area/π) in 3D.
+    ``centres`` (2, dim), cells: measure between these instead of the first
+    two grains' centres (two particles of one grain have one centre).
     """
     return float(_neck_sections(state, centres).min())
 
@@ -57,7 +58,7 @@ def neck_curvature_radius(state: State, band: float = 0.1, centres: np.ndarray |
     geometry (Kuczynski: ρ ≈ x²/2r for a neck of radius x between grains of
     radius r).  NaN when the profile is not convex there.  On smoothed
     fillets of 5–15 cells it reads 5–16 % low; it cannot resolve radii much
-    below the interface width (≈ 2.4 cells).  ``centres`` as in :func:`_neck_sections`.
+    below the interface width (≈ 2.4 cells).  ``centres`` as in :func:`neck_radius`.
     """
     y = _neck_sections(state, centres)
     i = int(np.argmin(y))
