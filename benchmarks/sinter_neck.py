@@ -75,7 +75,7 @@ import torch
 from datarial.errors import DatarialError
 from datarial.sinter.measures import neck_curvature_radius, neck_exponent_integrated, neck_exponents
 from datarial.sinter.model import Parameters, interface_properties
-from datarial.sinter.packing import Packing, two_particles
+from datarial.sinter.packing import as_one_grain, two_particles
 from datarial.sinter.solver import Simulation, SolverSettings, initial_state, neck_radius
 
 RESULTS = Path(__file__).with_name("results")
@@ -109,8 +109,7 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
     start = two_particles(shape, r, overlap=0.0, neck=neck * r) if neck > 0 else two_particles(shape, r, overlap=0.5)
     ends = start.centres if one_grain else None
     if one_grain:
-        start = Packing((start.labels > 0).astype(start.labels.dtype), start.centres.mean(axis=0, keepdims=True),
-                        start.rotations[:1])
+        start = as_one_grain(start)
     sim = Simulation(initial_state(start, s), params, s)
 
     def distance() -> float:

@@ -528,25 +528,25 @@ def test_kuczynski_neck_start_and_its_curvature_radius(dim):
     # the boundary between the grains is the mid-plane: equal volumes, the fillet split between them
     counts = np.bincount(pk.labels.ravel())
     assert counts[1] == counts[2] and counts[1] > np.bincount(two_particles(shape, r, overlap=0.0).labels.ravel())[1]
+    for bad in (0.5, float(r)):  # inside the bare contact / as wide as the grains
+        with pytest.raises(DatarialError, match="neck"):
+            two_particles(shape, r, overlap=1.0, neck=bad)
 
 
 def test_neck_of_two_particles_of_one_grain_is_measured_between_given_centres():
     """Two particles that are one grain (no boundary) have one centre; the neck measures take the particles'
     centres instead and read the same neck as the two-grain state with the same density."""
     from datarial.sinter.measures import neck_curvature_radius
-    from datarial.sinter.packing import Packing
+    from datarial.sinter.packing import as_one_grain
 
     r, shape = 30, (76, 144)
     pk = two_particles(shape, r, overlap=0.0, neck=12.0)
-    one = Packing((pk.labels > 0).astype(pk.labels.dtype), pk.centres.mean(axis=0, keepdims=True), pk.rotations[:1])
+    one = as_one_grain(pk)
     two_state, one_state = initial_state(pk), initial_state(one)
     assert one_state.grains.n == 1
     assert neck_radius(one_state, pk.centres) == pytest.approx(neck_radius(two_state), abs=1e-9)
     assert neck_curvature_radius(one_state, centres=pk.centres) == pytest.approx(neck_curvature_radius(two_state),
                                                                                  abs=1e-9)
-    for bad in (0.5, float(r)):  # inside the bare contact / as wide as the grains
-        with pytest.raises(DatarialError, match="neck"):
-            two_particles(shape, r, overlap=1.0, neck=bad)
 
 
 @pytest.mark.slow

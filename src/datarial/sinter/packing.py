@@ -109,6 +109,13 @@ def two_particles(shape: tuple[int, ...], radius: float, overlap: float = 1.0, s
     return Packing(labels, centres, random_rotations(2, np.random.default_rng(seed)))
 
 
+def as_one_grain(packing: Packing) -> Packing:
+    """The same particles as one grain (no grain boundaries between them): one label, centred at the mean
+    of the centres, with the first grain's orientation."""
+    return Packing((packing.labels > 0).astype(packing.labels.dtype), packing.centres.mean(axis=0, keepdims=True),
+                   packing.rotations[:1])
+
+
 def random_packing(shape: tuple[int, ...], n: int, radius: float, spread: float = 0.15, overlap: float = 0.1,
                    periodic: bool = True, seed: int = 0, max_tries: int = 200_000) -> Packing:
     """``n`` grains with radii radius·(1 ± spread), placed at random, each touching space for necks.
