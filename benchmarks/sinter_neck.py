@@ -40,6 +40,8 @@ Each sample also records the neck's measured curvature radius ρ and the
 approach h of the centres; per window the table splits n into the neck's
 shape (ρ ∝ xᵖ, h ∝ x^q; classically p = q = 2) and the drift s of the
 mechanism's flux law for that shape (classically 0), see ``shape_terms``.
+``benchmarks.sinter_neck_sharp`` solves the one-grain volume-diffusion case
+in its zero-width (sharp-interface) limit, as a reference for these runs.
 ``--neck 0.25`` starts from Kuczynski's filled neck of x/r = 0.25 instead of
 two bare grains overlapping by half a cell.  ``--one-grain`` makes the two
 particles one grain, without a boundary between them (dihedral angle 180°).

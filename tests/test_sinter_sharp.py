@@ -1,0 +1,65 @@
+"""The sharp-interface volume-diffusion reference for the two-cylinder neck."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from datarial.errors import DatarialError
+from datarial.sinter import sharp
+
+
+def _alpha(n: int) -> np.ndarray:
+    return np.linspace(0.0, 2.0 * math.pi, n, endpoint=False)
+
+
+def test_normal_derivative_of_harmonic_functions_on_a_non_convex_curve_is_spectrally_accurate():
+    a = _alpha(128)
+    z = (1.0 + 0.3 * np.cos(3 * a)) * np.exp(1j * a)  # a three-lobed, non-convex curve
+    normal = sharp._outward_normal(z)
+    for mu, grad in ((z.real**2 - z.imag**2, 2 * z.real - 2j * z.imag),
+                     (np.exp(z.real) * np.cos(z.imag), np.exp(z.real) * (np.cos(z.imag) - 1j * np.sin(z.imag)))):
+        exact = (grad * np.conj(normal)).real  # ∇μ · n with ∇μ as the complex number μ_x + iμ_y
+        assert np.abs(sharp.normal_derivative(z, mu) - exact).max() < 1e-8
+
+
+def test_a_circle_is_still_and_a_perturbed_one_decays_at_the_mullins_sekerka_rate():
+    a = _alpha(64)
+    assert np.abs(sharp.volume_diffusion_velocity(2.0 * np.exp(1j * a))).max() < 1e-9
+    eps, m = 1e-5, 4
+    v = sharp.volume_diffusion_velocity((1.0 + eps * np.cos(m * a)) * np.exp(1j * a))
+    # R = 1 + ε cos mθ: κ = 1 + ε(m² − 1)cos mθ, μ = 1 + ε(m² − 1) rᵐ cos mθ inside, so V = −ε m(m² − 1) cos mθ
+    expected = -eps * m * (m * m - 1) * np.cos(m * a)
+    assert np.abs(v - expected).max() < 1e-3 * np.abs(expected).max()
+
+
+def test_redistribution_keeps_the_curve_and_clusters_points_at_the_neck():
+    z = sharp.two_cylinders(192, 0.4)
+    x, rho = sharp.neck_of(z)
+    assert x == pytest.approx(0.4, abs=1e-9)
+    again = sharp.redistribute(sharp.redistribute(z))
+    # the filter of the top Fourier modes moves the start's neck a little
+    assert sharp.neck_of(again)[0] == pytest.approx(x, abs=5e-5)
+    assert sharp.area(again) == pytest.approx(sharp.area(z), rel=1e-7)
+    spacing = np.abs(np.diff(np.append(z, z[0])))
+    near_neck = np.abs(z.real) < 0.05
+    assert spacing[near_neck].max() < 0.5 * spacing.max()
+    # the smooth start's neck curvature radius is near Kuczynski's x²/2(1 − x) = 0.133
+    assert 0.8 * 0.1333 < rho < 1.2 * 0.1333
+
+
+def test_neck_grows_with_area_conserved_and_bad_starts_are_refused():
+    steps = []
+    run = sharp.grow_neck(points=160, neck=0.25, until=0.27, step_fraction=0.02, progress=steps.append)
+    x, t = np.array(run["x_over_r"]), np.array(run["t"])
+    assert x[-1] >= 0.27 and np.all(np.diff(t) > 0)
+    # once the start's shape has settled (ten steps), the neck widens at every step
+    assert np.all(np.diff(x[10:]) > 0)
+    assert len(steps) == run["steps"] == len(x) - 1
+    assert abs(run["area_drift"]) < 1e-4
+    # the neck's curvature radius grows as it fills, once the start has settled
+    assert run["rho_over_r"][-1] > 1.5 * min(run["rho_over_r"])
+    with pytest.raises(DatarialError, match="half-width"):
+        sharp.two_cylinders(64, 0.95)
