@@ -11,7 +11,7 @@ fraction of the neck's time scale x/(dx/dt)).  ``--compare`` names stored
 phase-field results (``benchmarks/results/STEM.json``) to tabulate beside it.
 
 Run: ``python -m benchmarks.sinter_neck_sharp [--points 256] [--step 0.002] [--neck 0.2] [--until 0.62]
-[--compare sinter_neck_2d_vol_etd2_r80_f64_one_grain,...] [--out FILE-STEM]``
+[--remesh-every 1] [--compare sinter_neck_2d_vol_etd2_r80_f64_one_grain,...] [--out FILE-STEM]``
 """
 
 from __future__ import annotations
@@ -68,12 +68,16 @@ def main(argv=None) -> int:
     ap.add_argument("--points", default="256", help="points on the curve; a comma list gives a resolution study")
     ap.add_argument("--step", default="0.002", help="step as a fraction of x/(dx/dt); a comma list gives a step study")
     ap.add_argument("--neck", type=float, default=0.2, help="the start's neck half-width x/r")
+    ap.add_argument("--remesh-every", type=int, default=1,
+                    help="redistribute the points after every this many steps (10 keeps long runs steadier)")
     ap.add_argument("--until", type=float, default=0.62, help="stop once x/r reaches this")
     ap.add_argument("--compare", default=DEFAULT_COMPARE,
                     help="stored phase-field results (stems under benchmarks/results) to tabulate beside it")
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default: print only)")
     args = ap.parse_args(argv)
     points = _numbers(args.points, int, "points", ap)
+    if args.remesh_every < 1:
+        ap.error(f"--remesh-every: a whole number of steps ≥ 1, got {args.remesh_every}")
     steps = _numbers(args.step, float, "step", ap)
     if len(points) > 1 and len(steps) > 1:
         ap.error("--points and --step: only one of them may be a list")
@@ -96,8 +100,10 @@ def main(argv=None) -> int:
                 task = bar.add_task("neck", total=args.until - args.neck, x=args.neck)
                 t0 = time.perf_counter()
                 rec = grow_neck(n_points, args.neck, args.until, fraction,
-                                progress=lambda x, bar=bar, task=task: bar.update(task, completed=x - args.neck, x=x))
-            rec.update(points=n_points, step_fraction=fraction, wall_s=time.perf_counter() - t0)
+                                progress=lambda x, bar=bar, task=task: bar.update(task, completed=x - args.neck, x=x),
+                                remesh_every=args.remesh_every)
+            rec.update(points=n_points, step_fraction=fraction, remesh_every=args.remesh_every,
+                       wall_s=time.perf_counter() - t0)
             records.append(rec)
             labels.append(f"sharp, N = {n_points}, step {fraction:g}")
             print(f"{labels[-1]}: {rec['steps']} steps, {rec['wall_s']:.1f} s, area drift {rec['area_drift']:.1e}",

@@ -63,3 +63,5 @@ def test_neck_grows_with_area_conserved_and_bad_starts_are_refused():
     assert run["rho_over_r"][-1] > 1.5 * min(run["rho_over_r"])
     with pytest.raises(DatarialError, match="half-width"):
         sharp.two_cylinders(64, 0.95)
+    with pytest.raises(DatarialError, match="remesh_every"):
+        sharp.grow_neck(points=64, remesh_every=0)
