@@ -183,7 +183,10 @@ def neck_of(z: np.ndarray) -> tuple[float, float]:
     zz = np.append(z, z[0])
     for i in range(n):
         if zz[i].imag > 0 and zz[i].real > 0 >= zz[i + 1].real:
-            a = brentq(lambda s: at(s).real, alpha[i], alpha[i + 1])
+            lo, hi = alpha[i], alpha[i + 1]
+            f_lo, f_hi = at(lo).real, at(hi).real
+            # a point on the symmetry line itself can evaluate to ±1e-17 on either side
+            a = brentq(lambda s: at(s).real, lo, hi) if f_lo * f_hi < 0 else (lo if abs(f_lo) <= abs(f_hi) else hi)
             z1, z2 = at(a, 1), at(a, 2)
             kappa = (np.conj(z1) * z2).imag / abs(z1) ** 3
             return at(a).imag, 1.0 / abs(kappa)
