@@ -6,8 +6,9 @@ surface, V = −∂μ/∂n) from a smooth neck of half-width ``--neck`` to ``--u
 and reports per x/r window the exponent n of xⁿ ∝ t (rate form and integrated
 law, as ``benchmarks.sinter_neck``), the neck shape ρ ∝ xᵖ and the drift s of
 the classical volume-diffusion flux law.  ``--points 192,256,384`` runs a
-resolution study; ``--step 0.004,0.002`` a time-step study (each step is that
-fraction of the neck's time scale x/(dx/dt)).  ``--compare`` names stored
+resolution study; ``--step 0.002,0.001`` a time-step study (each step is that
+fraction of the neck's time scale x/(dx/dt); with ``--remesh-every 10``, since
+a redistribution after each of a thousand steps can make the curve run away).  ``--compare`` names stored
 phase-field results (``benchmarks/results/STEM.json``) to tabulate beside it.
 
 Run: ``python -m benchmarks.sinter_neck_sharp [--points 256] [--step 0.002] [--neck 0.2] [--until 0.62]

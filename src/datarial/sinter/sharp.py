@@ -12,9 +12,10 @@ time in units of r³kT/(D γ Ω) (D the volume diffusivity, γ the surface energ
 Numerics:
 
 - the curve is N points of a smooth periodic parametrisation, differentiated
-  spectrally (its trigonometric interpolant); after every step the points are
-  redistributed along the curve, half by arc length and half by turning angle,
-  so that the neck's small curvature radius is resolved;
+  spectrally (its trigonometric interpolant); after every step (or every few:
+  ``remesh_every``) the points are redistributed along the curve, half by arc
+  length and half by turning angle, so that the neck's small curvature radius
+  is resolved;
 - ∂μ/∂n is the harmonic conjugate's tangential derivative: μ + iψ is the
   Cauchy integral of a real density σ with (½I + K)σ = μ on Γ (the
   double-layer equation, Nyström with the trapezoidal rule, spectrally
