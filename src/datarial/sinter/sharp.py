@@ -50,7 +50,11 @@ def spectral_derivative(z: np.ndarray, order: int = 1) -> np.ndarray:
 
 def curvature(z: np.ndarray) -> np.ndarray:
     """Curvature κ (1/length) of the closed curve z (complex points, counter-clockwise); κ > 0 where convex."""
-    z1, z2 = spectral_derivative(z), spectral_derivative(z, 2)
+    return _curvature(spectral_derivative(z), spectral_derivative(z, 2))
+
+
+def _curvature(z1: np.ndarray | complex, z2: np.ndarray | complex) -> np.ndarray | float:
+    """Curvature from a curve's first and second derivatives z1, z2 along any parameter."""
     return np.imag(np.conj(z1) * z2) / np.abs(z1) ** 3
 
 
@@ -67,8 +71,12 @@ def normal_derivative(z: np.ndarray, mu: np.ndarray) -> np.ndarray:
     trapezoidal rule's error, which falls faster than any power of 1/N for
     smooth curves.
     """
+    return _normal_derivative(z, spectral_derivative(z), spectral_derivative(z, 2), mu)
+
+
+def _normal_derivative(z: np.ndarray, z1: np.ndarray, z2: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """:func:`normal_derivative` with the curve's first and second derivatives z1, z2 given."""
     n = len(z)
-    z1, z2 = spectral_derivative(z), spectral_derivative(z, 2)
     gap = z[None, :] - z[:, None]  # ζ_j − ζ_i in row i
     np.fill_diagonal(gap, 1.0)
     kernel = z1[None, :] / gap
@@ -84,7 +92,8 @@ def normal_derivative(z: np.ndarray, mu: np.ndarray) -> np.ndarray:
 
 def volume_diffusion_velocity(z: np.ndarray) -> np.ndarray:
     """Outward normal velocity V = −∂μ/∂n (length/time) of the curve z with μ = κ on it."""
-    return -normal_derivative(z, curvature(z))
+    z1, z2 = spectral_derivative(z), spectral_derivative(z, 2)
+    return -_normal_derivative(z, z1, z2, _curvature(z1, z2))
 
 
 def _outward_normal(z: np.ndarray) -> np.ndarray:
@@ -164,9 +173,8 @@ def two_cylinders(points: int, neck: float) -> np.ndarray:
     spline = CubicSpline(chord, np.append(dense, dense[0]), bc_type="periodic")
     grid = np.linspace(0.0, chord[-1], 8 * points + 1)
     z1, z2 = spline(grid[:-1], 1), spline(grid[:-1], 2)
-    kappa = np.imag(np.conj(z1) * z2) / np.abs(z1) ** 3
     # place the points by curvature at once: a first spacing by arc length would not resolve the neck
-    return spline(_spaced(grid, np.abs(z1), kappa, points, 0.5))
+    return spline(_spaced(grid, np.abs(z1), _curvature(z1, z2), points, 0.5))
 
 
 def neck_of(z: np.ndarray) -> tuple[float, float]:
@@ -188,9 +196,7 @@ def neck_of(z: np.ndarray) -> tuple[float, float]:
             f_lo, f_hi = at(lo).real, at(hi).real
             # a point on the symmetry line itself can evaluate to ±1e-17 on either side
             a = brentq(lambda s: at(s).real, lo, hi) if f_lo * f_hi < 0 else (lo if abs(f_lo) <= abs(f_hi) else hi)
-            z1, z2 = at(a, 1), at(a, 2)
-            kappa = (np.conj(z1) * z2).imag / abs(z1) ** 3
-            return at(a).imag, 1.0 / abs(kappa)
+            return at(a).imag, 1.0 / abs(_curvature(at(a, 1), at(a, 2)))
     raise DatarialError("the curve has no neck crossing x = 0 above the axis")
 
 
