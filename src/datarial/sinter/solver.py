@@ -276,8 +276,16 @@ class Simulation:
             for a, vc in zip(dims, vel, strict=True):
                 # η is carried (advective form, a rigid shift); ρ's flux keeps its mass (conservative form)
                 deta = deta - vc * (shift(eta, a, -1) - shift(eta, a, 1)) / 2.0
+                # ρv through the face above each cell (the mean of the two cells: central differences), none
+                # through a zero-flux wall, where a grain touching it would otherwise carry mass out.
                 fr = rho * vc.sum(0)
-                drho = drho - (shift(fr, a, -1) - shift(fr, a, 1)) / 2.0
+                up = 0.5 * (fr + shift(fr, a, -1))
+                if not self.periodic:
+                    up.narrow(a, rho.shape[a] - 1, 1).zero_()
+                dn = shift(up, a, 1)
+                if not self.periodic:
+                    dn.narrow(a, 0, 1).zero_()
+                drho = drho - (up - dn)
         return drho, deta
 
     def _across_face(self, mu, rho, eta, a: int, k: int, shift) -> torch.Tensor:
