@@ -12,8 +12,11 @@ reaction in torch, as the explicit reference computes its local terms.
 * 3D, 128³ with 24 grains: the rates (steps per second, simulated time per
   wall second) of each method over a stretch of steps, each at the step it
   needed in 2D for that accuracy.
+* 3D, 128³ with 732 grains (the Ba122 case): the fields they share, the size of
+  the state (ρ, η, owner maps) and the spectral rate; on a GPU also the peak
+  GPU memory of each 3D run.
 
-Run: ``python -m benchmarks.sinter_speed [--quick] [--device cpu|cuda]``.
+Run: ``python -m benchmarks.sinter_speed [--quick] [--device cpu|cuda] [--dtype float32|float64] [--out NAME]``.
 """
 
 from __future__ import annotations
@@ -48,7 +51,12 @@ def timed_run(packing, settings, t_end, params=None):
 
 
 def rate(packing, settings, steps, params=None):
-    """Steps per second and simulated time per wall second over ``steps`` steps (after one warm-up step)."""
+    """Steps per second, simulated time per wall second over ``steps`` steps (after one warm-up step), Δt and
+    the peak GPU memory in GiB (None on the CPU)."""
+    cuda = settings.device.startswith("cuda")
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
     state = initial_state(packing, settings)
     sim = Simulation(state, params or Parameters(), settings)
     sim.step()
@@ -60,7 +68,13 @@ def rate(packing, settings, steps, params=None):
     if state.rho.is_cuda:
         torch.cuda.synchronize()
     wall = time.perf_counter() - t0
-    return steps / wall, (state.time - s0) / wall, sim.dt
+    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else None
+    return steps / wall, (state.time - s0) / wall, sim.dt, peak, state
+
+
+def state_bytes(state) -> int:
+    """Bytes of the fields a run carries: ρ, η and the owner maps."""
+    return sum(t.numel() * t.element_size() for t in (state.rho, state.eta, state.owner))
 
 
 def main(argv=None) -> int:
@@ -68,13 +82,15 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="256² and 64³ instead of 512² and 128³")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", default="float64")
+    ap.add_argument("--dtype", default="float64", choices=("float32", "float64"))
+    ap.add_argument("--out", help="name of the result file in benchmarks/results (default from the options)")
     args = ap.parse_args(argv)
     n2, n3 = (256, 64) if args.quick else (512, 128)
     dev, dt_ = args.device, args.dtype
     torch.set_num_threads(os.cpu_count() or 1)
     lines = ["# Sintering solver speed: spectral vs explicit finite differences", "",
-             f"`python -m benchmarks.sinter_speed{' --quick' if args.quick else ''} --device {dev} --dtype {dt_}` on "
+             f"`python -m benchmarks.sinter_speed{' --quick' if args.quick else ''} --device {dev} --dtype {dt_}"
+             f"{' --out ' + args.out if args.out else ''}` on "
              f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
              + (torch.cuda.get_device_name() if dev.startswith("cuda") else "CPU") + ".", ""]
 
@@ -135,19 +151,37 @@ def main(argv=None) -> int:
     print("\n".join(lines[-11:]))
 
     # ---- 3D rates
+    cuda = dev.startswith("cuda")
     pk3 = random_packing((n3, n3, n3), 24, 13.0 * n3 / 128, seed=4, overlap=0.15)
     steps = 10 if args.quick else 5
-    e_sps, e_rate, _ = rate(pk3, SolverSettings(method="explicit", dt=dt_expl, adaptive=False, device=dev, dtype=dt_),
-                            steps)
-    s_sps, s_rate, s_dt = rate(pk3, SolverSettings(dt=dt_spec, adaptive=False, device=dev, dtype=dt_), steps)
-    st = initial_state(pk3, SolverSettings(dtype=dt_))
+    e_sps, e_rate, _, e_mem, _ = rate(pk3, SolverSettings(method="explicit", dt=dt_expl, adaptive=False, device=dev,
+                                                          dtype=dt_), steps)
+    s_sps, s_rate, s_dt, s_mem, st = rate(pk3, SolverSettings(dt=dt_spec, adaptive=False, device=dev, dtype=dt_),
+                                          steps)
+    mem = (lambda m: f" {m:.2f} |") if cuda else (lambda m: "")
     lines += [f"## 3D, {n3}³, {pk3.n} grains in {st.eta.shape[0]} fields, {steps} steps after a warm-up step", "",
-              "| method | Δt | steps / s | simulated time / wall s | speed-up |", "|---|---|---:|---:|---:|",
-              f"| explicit FD | {dt_expl} | {e_sps:.3g} | {e_rate:.3g} | 1.0× |",
-              f"| spectral | {s_dt:.3g} (as in 2D) | {s_sps:.3g} | {s_rate:.3g} | {s_rate / e_rate:.1f}× |", ""]
-    print("\n".join(lines[-6:]))
+              "| method | Δt | steps / s | simulated time / wall s | speed-up |" + (" peak GPU memory [GiB] |" if cuda else ""),
+              "|---|---|---:|---:|---:|" + ("---:|" if cuda else ""),
+              f"| explicit FD | {dt_expl} | {e_sps:.3g} | {e_rate:.3g} | 1.0× |" + mem(e_mem),
+              f"| spectral | {s_dt:.3g} (as in 2D) | {s_sps:.3g} | {s_rate:.3g} | {s_rate / e_rate:.1f}× |" + mem(s_mem),
+              ""]
+    print("\n".join(lines[-7:]))
+
+    # ---- 732 grains (the Ba122 case): fields shared, memory
+    many = 732 if not args.quick else 90
+    pkm = random_packing((n3, n3, n3), many, 4.0 * n3 / 128, seed=1, overlap=0.1)
+    m_sps, m_rate, m_dt, m_mem, stm = rate(pkm, SolverSettings(dt=dt_spec, adaptive=False, device=dev, dtype=dt_), 3)
+    full = (many + 1) * n3**3 * stm.rho.element_size() / 2**30
+    lines += [f"## 3D, {n3}³, {pkm.n} grains, spectral, Δt {m_dt:.3g}, 3 steps after a warm-up step", "",
+              f"{pkm.n} grains share {stm.eta.shape[0]} fields; ρ, η and the owner maps take "
+              f"{state_bytes(stm) / 2**30:.2f} GiB (one field per grain would take {full:.2f} GiB for ρ and η alone)"
+              + (f"; peak GPU memory {m_mem:.2f} GiB" if cuda else "")
+              + f". {m_sps:.3g} steps / s, {m_rate:.3g} simulated time / wall s.", ""]
+    print("\n".join(lines[-3:]))
     RESULTS.mkdir(exist_ok=True)
-    name = f"sinter_speed{'_quick' if args.quick else ''}{'_' + dev.replace(':', '') if dev != 'cpu' else ''}.md"
+    name = args.out or (f"sinter_speed{'_quick' if args.quick else ''}{'_' + dev.replace(':', '') if dev != 'cpu' else ''}"
+                        f"{'_' + dt_ if dt_ != 'float64' else ''}")
+    name = name if name.endswith(".md") else name + ".md"
     (RESULTS / name).write_text("\n".join(lines) + "\n")
     print("wrote", RESULTS / name)
     return 0
