@@ -1,17 +1,19 @@
-"""Sharp-interface reference for the volume-diffusion neck of two cylinders, beside the phase-field runs.
+"""Sharp-interface reference for the neck of two cylinders, beside the phase-field runs.
 
 Solves the zero-width limit of the phase-field model's one-grain volume
-diffusion case (``datarial.sinter.sharp``: μ harmonic in the solid, μ = κ on its
-surface, V = −∂μ/∂n) from a smooth neck of half-width ``--neck`` to ``--until``,
-and reports per x/r window the exponent n of xⁿ ∝ t (rate form and integrated
-law, as ``benchmarks.sinter_neck``), the neck shape ρ ∝ xᵖ and the drift s of
-the classical volume-diffusion flux law.  ``--points 192,256,384`` runs a
+diffusion case (``--mechanism vol``, ``datarial.sinter.sharp``: μ harmonic in
+the solid, μ = κ on its surface, V = −∂μ/∂n) or surface-diffusion case
+(``--mechanism surf``: V = ∂²κ/∂s²) from a smooth neck of half-width ``--neck``
+to ``--until``, and reports per x/r window the exponent n of xⁿ ∝ t (rate form
+and integrated law, as ``benchmarks.sinter_neck``), the neck shape ρ ∝ xᵖ and
+the drift s of the mechanism's classical flux law.  ``--points 192,256,384`` runs a
 resolution study; ``--step 0.002,0.001`` a time-step study (each step is that
 fraction of the neck's time scale x/(dx/dt); with ``--remesh-every 10``, since
 a redistribution after each of a thousand steps can make the curve run away).  ``--compare`` names stored
 phase-field results (``benchmarks/results/STEM.json``) to tabulate beside it.
 
-Run: ``python -m benchmarks.sinter_neck_sharp [--points 256] [--step 0.002] [--neck 0.2] [--until 0.62]
+Run: ``python -m benchmarks.sinter_neck_sharp [--mechanism vol|surf] [--points 256] [--step 0.002] [--neck 0.2]
+[--until 0.62]
 [--remesh-every 1] [--compare sinter_neck_2d_vol_etd2_r80_f64_one_grain,...] [--out FILE-STEM]``
 """
 
@@ -29,7 +31,11 @@ import numpy as np
 from benchmarks.sinter_neck import RESULTS, WINDOWS, _fmt, estimates, shape_terms, write
 from datarial.sinter.sharp import grow_neck
 
-DEFAULT_COMPARE = "sinter_neck_2d_vol_etd2_r80_f64_one_grain,sinter_neck_2d_vol_etd2_r80_f64"
+DEFAULT_COMPARE = {"vol": "sinter_neck_2d_vol_etd2_r80_f64_one_grain,sinter_neck_2d_vol_etd2_r80_f64",
+                   "surf": "sinter_neck_2d_surf_etd2_dt05_float64"}
+CLASSICAL = {"vol": 5, "surf": 7}
+LAW = {"vol": ("V = −∂μ/∂n with μ harmonic in the solid and μ = κ on its surface", "r³kT/(DγΩ)", "x²·(dx/dt)·ρ"),
+       "surf": ("V = ∂²κ/∂s² (Mullins)", "r⁴kT/(D_sδ_sγΩ)", "x²·(dx/dt)·ρ²")}
 
 
 def _numbers(text: str, kind, name: str, ap: argparse.ArgumentParser) -> list:
@@ -48,17 +54,17 @@ def as_run(record: dict) -> dict:
             "approach": [float("nan")] * len(record["t"])}
 
 
-def window_cells(run: dict) -> dict[tuple[float, float], str]:
+def window_cells(run: dict, mechanism: str) -> dict[tuple[float, float], str]:
     """Per x/r window: 'n rate / n integrated (p, s)' of one run, or '–' where the run does not cover it."""
     found = estimates(run)
     xs = run["x_over_r"]
     cells = {}
     for lo, hi in WINDOWS:
-        if min(xs) > lo or max(xs) < hi:
+        if min(xs) > lo + 1e-9 or max(xs) < hi:  # a start at x = lo covers the window (rounding aside)
             cells[(lo, hi)] = "–"
             continue
         _, nr, _, ni = found[(lo, hi)]
-        p, _, s = shape_terms(run, lo, hi, "vol")
+        p, _, s = shape_terms(run, lo, hi, mechanism)
         cells[(lo, hi)] = f"{_fmt(nr)} / {_fmt(ni)} (p {_fmt(p)}, s {_fmt(s)})"
     return cells
 
@@ -66,14 +72,17 @@ def window_cells(run: dict) -> dict[tuple[float, float], str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.sinter_neck_sharp", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mechanism", choices=("vol", "surf"), default="vol",
+                    help="volume diffusion (one-sided Mullins–Sekerka) or surface diffusion (Mullins)")
     ap.add_argument("--points", default="256", help="points on the curve; a comma list gives a resolution study")
     ap.add_argument("--step", default="0.002", help="step as a fraction of x/(dx/dt); a comma list gives a step study")
     ap.add_argument("--neck", type=float, default=0.2, help="the start's neck half-width x/r")
     ap.add_argument("--remesh-every", type=int, default=1,
                     help="redistribute the points after every this many steps (10 keeps long runs steadier)")
     ap.add_argument("--until", type=float, default=0.62, help="stop once x/r reaches this")
-    ap.add_argument("--compare", default=DEFAULT_COMPARE,
-                    help="stored phase-field results (stems under benchmarks/results) to tabulate beside it")
+    ap.add_argument("--compare", default=None,
+                    help="stored phase-field results (stems under benchmarks/results) to tabulate beside it; "
+                         "'' for none (default: the mechanism's stored runs)")
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default: print only)")
     args = ap.parse_args(argv)
     points = _numbers(args.points, int, "points", ap)
@@ -83,7 +92,9 @@ def main(argv=None) -> int:
     if len(points) > 1 and len(steps) > 1:
         ap.error("--points and --step: only one of them may be a list")
     compare = {}
-    for stem in filter(None, (s.strip() for s in args.compare.split(","))):
+    mech = args.mechanism
+    chosen = DEFAULT_COMPARE[mech] if args.compare is None else args.compare
+    for stem in filter(None, (s.strip() for s in chosen.split(","))):
         path = RESULTS / f"{stem}.json"
         try:
             compare[stem] = json.loads(path.read_text())["runs"][0]
@@ -102,8 +113,8 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 rec = grow_neck(n_points, args.neck, args.until, fraction,
                                 progress=lambda x, bar=bar, task=task: bar.update(task, completed=x - args.neck, x=x),
-                                remesh_every=args.remesh_every)
-            rec.update(points=n_points, step_fraction=fraction, remesh_every=args.remesh_every,
+                                remesh_every=args.remesh_every, mechanism=mech)
+            rec.update(mechanism=mech, points=n_points, step_fraction=fraction, remesh_every=args.remesh_every,
                        wall_s=time.perf_counter() - t0)
             records.append(rec)
             labels.append(f"sharp, N = {n_points}, step {fraction:g}")
@@ -112,13 +123,15 @@ def main(argv=None) -> int:
 
     runs = [as_run(r) for r in records] + list(compare.values())
     columns = labels + [f"phase field `{stem}` (r = {run['radius']} cells)" for stem, run in compare.items()]
-    cells = [window_cells(run) for run in runs]
-    lines = ["# Neck of two cylinders by volume diffusion: sharp-interface reference and phase field", "",
-             f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores.  Sharp interface: one grain, μ harmonic in "
-             "the solid with μ = κ on its surface, V = −∂μ/∂n (`datarial.sinter.sharp`); time in r³kT/(DγΩ).  "
+    cells = [window_cells(run, mech) for run in runs]
+    law, unit, flux = LAW[mech]
+    lines = [f"# Neck of two cylinders by {'volume' if mech == 'vol' else 'surface'} diffusion: "
+             "sharp-interface reference and phase field", "",
+             f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores.  Sharp interface: one grain, {law} "
+             f"(`datarial.sinter.sharp`); time in {unit}.  "
              "Cells: n from the rate form / from the integrated law xⁿ = x₀ⁿ + Kt, with the neck's shape "
-             "ρ ∝ xᵖ (classical 2) and the drift s of the volume-diffusion flux law x²·(dx/dt)·ρ ∝ xˢ "
-             "(classical 0).  Classical n = 5.", ""]
+             f"ρ ∝ xᵖ (classical 2) and the drift s of the classical flux law {flux} ∝ xˢ "
+             f"(classical 0).  Classical n = {CLASSICAL[mech]}.", ""]
     for rec, label in zip(records, labels, strict=True):
         lines.append(f"- {label}: {rec['steps']} steps, {rec['wall_s']:.1f} s, area drift {rec['area_drift']:.1e}")
     lines += ["", "| x/r window | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]

@@ -35,6 +35,16 @@ def test_a_circle_is_still_and_a_perturbed_one_decays_at_the_mullins_sekerka_rat
     assert np.abs(v - expected).max() < 1e-3 * np.abs(expected).max()
 
 
+def test_surface_diffusion_keeps_a_circle_and_damps_a_perturbation_at_the_mullins_rate():
+    a = _alpha(64)
+    assert np.abs(sharp.surface_diffusion_velocity(2.0 * np.exp(1j * a))).max() < 1e-9
+    eps, m = 1e-5, 4
+    v = sharp.surface_diffusion_velocity((1.0 + eps * np.cos(m * a)) * np.exp(1j * a))
+    # κ = 1 + ε(m² − 1)cos mθ, so V = ∂²κ/∂s² = −ε m²(m² − 1) cos mθ
+    expected = -eps * m * m * (m * m - 1) * np.cos(m * a)
+    assert np.abs(v - expected).max() < 1e-3 * np.abs(expected).max()
+
+
 def test_redistribution_keeps_the_curve_and_clusters_points_at_the_neck():
     z = sharp.two_cylinders(192, 0.4)
     x, rho = sharp.neck_of(z)
@@ -61,7 +71,18 @@ def test_neck_grows_with_area_conserved_and_bad_starts_are_refused():
     assert abs(run["area_drift"]) < 1e-4
     # the neck's curvature radius grows as it fills, once the start has settled
     assert run["rho_over_r"][-1] > 1.5 * min(run["rho_over_r"])
+    with pytest.raises(DatarialError, match="mechanism 'gb'"):
+        sharp.grow_neck(points=64, mechanism="gb")
     with pytest.raises(DatarialError, match="half-width"):
         sharp.two_cylinders(64, 0.95)
     with pytest.raises(DatarialError, match="remesh_every"):
         sharp.grow_neck(points=64, remesh_every=0)
+
+
+def test_surface_diffusion_neck_grows_and_blunts_with_area_conserved():
+    run = sharp.grow_neck(points=192, neck=0.25, until=0.27, step_fraction=0.02, mechanism="surf")
+    x, rho = np.array(run["x_over_r"]), np.array(run["rho_over_r"])
+    assert x[-1] >= 0.27 and np.all(np.diff(x[10:]) > 0)
+    assert abs(run["area_drift"]) < 1e-4
+    # surface diffusion fills the sharp start's neck fast: ρ grows well beyond Kuczynski's x²/2(1 − x)
+    assert rho[-1] > 1.5 * x[-1] ** 2 / (2.0 * (1.0 - x[-1]))

@@ -124,7 +124,7 @@ def neck_exponents(times: np.ndarray, neck: np.ndarray, lo: float, hi: float) ->
     consecutive samples, at their geometric mid-points.
     """
     t, x = np.asarray(times, float), np.asarray(neck, float)
-    sel = (x > lo) & (x < hi)
+    sel = (x > lo) & (x < hi) & (t > 0)
     n_time = float(np.polyfit(np.log(x[sel]), np.log(t[sel]), 1)[0]) if sel.sum() > 3 else math.nan
     rate = np.diff(x) / np.diff(t)
     xm = np.sqrt(x[1:] * x[:-1])
