@@ -47,7 +47,7 @@ two bare grains overlapping by half a cell.  ``--one-grain`` makes the two
 particles one grain, without a boundary between them (dihedral angle 180°).
 
 Run: ``python -m benchmarks.sinter_neck [--mechanism surf|gb|vol] [--radius 20] [--dim 3] [--time 200]
-[--dt 0.1 | 0.03,0.01] [--order 1|2] [--until 0.6] [--neck 0.25] [--set k_st=10,m_tr=50] [--out FILE-STEM] [--from FILE-STEM]``;
+[--dt 0.1 | 0.03,0.01] [--order 1|2] [--until 0.6] [--neck 0.25] [--device cpu|cuda] [--set k_st=10,m_tr=50] [--out FILE-STEM] [--from FILE-STEM]``;
 ``--radius 20,40,60`` runs a resolution study; with three radii or more it
 also extrapolates n to r → ∞ by a line n = n∞ + a/r (an error of order
 interface width / r vanishes there).  ``--dt 0.03,0.01,0.003`` runs a
@@ -92,7 +92,8 @@ WINDOWS = ((0.15, 0.3), (0.2, 0.4), (0.3, 0.5), (0.4, 0.6))
 
 
 def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples: int, until: float,
-         neck: float = 0.0, order: int = 1, dtype: str = "float32", one_grain: bool = False) -> dict:
+         neck: float = 0.0, order: int = 1, dtype: str = "float32", one_grain: bool = False,
+         device: str = "cpu") -> dict:
     """The neck of two grains of radius r measured at geometrically spaced times.
 
     Returns the run's record: t, x/r, the measured neck curvature radius ρ
@@ -104,10 +105,10 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
     Δt, so that no step is shortened to land on one (which costs an Euler step).
     ``dtype``: float32 or float64.  ``one_grain``: both particles are one
     grain, so there is no grain boundary (the neck is measured between the
-    particles' centres; the approach is not recorded).
+    particles' centres; the approach is not recorded).  ``device``: cpu, cuda, …
     """
     shape = (2 * r + 12, 2 * r + 12, 4 * r + 16) if dim == 3 else (2 * r + 16, 4 * r + 24)
-    s = SolverSettings(dt=dt, adaptive=False, dtype=dtype, order=order)
+    s = SolverSettings(dt=dt, adaptive=False, dtype=dtype, order=order, device=device)
     start = two_particles(shape, r, overlap=0.0, neck=neck * r) if neck > 0 else two_particles(shape, r, overlap=0.5)
     ends = start.centres if one_grain else None
     if one_grain:
@@ -151,6 +152,7 @@ def main(argv=None) -> int:
                     help="start from a filled Kuczynski neck of this x/r (default: bare grains overlapping by 0.5 cell)")
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                     help="float32 (default; its round-off lowers n in long runs, see the README) or float64")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the same run on a GPU)")
     ap.add_argument("--samples", type=int, default=60, help="neck measurements, geometrically spaced in time")
     ap.add_argument("--one-grain", action="store_true",
                     help="both particles one grain: no grain boundary between them (dihedral angle 180°)")
@@ -182,7 +184,8 @@ def main(argv=None) -> int:
     cmd = " ".join(["python -m benchmarks.sinter_neck", *(argv if argv is not None else sys.argv[1:])])
     lines = [f"# Neck growth of two {'particles of one grain' if args.one_grain else 'grains'}: "
              f"{args.mechanism} diffusion, {args.dim}D", "",
-             f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}: fixed "
+             f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+             f"{', ' + torch.cuda.get_device_name() if args.device.startswith('cuda') else ''}: fixed "
              f"Δt = {', '.join(f'{v:g}' for v in steps)}, {ORDER[args.order]}, {args.dtype}. Surface width (10–90 %) {width:.2f} cells. "
              f"Expected for {args.mechanism} diffusion: n ≈ {EXPECTED[args.mechanism]}. Mobilities M_surf "
              f"{params.M_surf:g}, M_gb {params.M_gb:g}, M_vol {params.M_vol:g}; rigid-body motion "
@@ -192,7 +195,7 @@ def main(argv=None) -> int:
     for r in radii:
         for dt in steps:
             series.append(grow(params, args.dim, r, args.time * (r / radii[0]) ** 4, dt, args.samples,
-                               args.until, args.neck, args.order, args.dtype, args.one_grain))
+                               args.until, args.neck, args.order, args.dtype, args.one_grain, args.device))
             print("\n".join((lines if len(series) == 1 else []) + section(series[-1], args.mechanism, by_step)),
                   flush=True)
     tail = timestep(series) if by_step else resolution(series, width)
