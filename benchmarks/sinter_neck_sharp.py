@@ -32,7 +32,7 @@ from benchmarks.sinter_neck import RESULTS, WINDOWS, _fmt, estimates, shape_term
 from datarial.sinter.sharp import grow_neck
 
 DEFAULT_COMPARE = {"vol": "sinter_neck_2d_vol_etd2_r80_f64_one_grain,sinter_neck_2d_vol_etd2_r80_f64",
-                   "surf": "sinter_neck_2d_surf_etd2_dt05_float64"}
+                   "surf": "sinter_neck_2d_surf_etd2_r40_f64_one_grain,sinter_neck_2d_surf_etd2_dt05_float64"}
 CLASSICAL = {"vol": 5, "surf": 7}
 LAW = {"vol": ("V = −∂μ/∂n with μ harmonic in the solid and μ = κ on its surface", "r³kT/(DγΩ)", "x²·(dx/dt)·ρ"),
        "surf": ("V = ∂²κ/∂s² (Mullins)", "r⁴kT/(D_sδ_sγΩ)", "x²·(dx/dt)·ρ²")}
