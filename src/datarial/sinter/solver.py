@@ -243,6 +243,16 @@ class Simulation:
         def lap(x):
             return sum(shift(x, a, 1) + shift(x, a, -1) - 2 * x for a in dims)
 
+        def face_difference(up, a):
+            # ``up`` on the face above each cell along axis a, minus its value on the face below; a zero-flux
+            # wall carries none
+            if not self.periodic:
+                up.narrow(a, up.shape[a] - 1, 1).zero_()
+            dn = shift(up, a, 1)  # the face below is the one above the cell below
+            if not self.periodic:
+                dn.narrow(a, 0, 1).zero_()
+            return up - dn
+
         s2, s3 = (eta * eta).sum(0), (eta**3).sum(0)
         gb = eta.sum(0) ** 2 - s2
         if self.anisotropy is None:
@@ -267,25 +277,16 @@ class Simulation:
             up = 0.5 * (M + shift(M, a, -1)) * (shift(mu, a, -1) - mu)
             if p.tensorial > 0:
                 up = up - self._across_face(mu, rho, eta, a, k, shift)
-            dn = shift(up, a, 1)  # the face below is the one above the cell below
-            if not self.periodic:
-                dn.narrow(a, 0, 1).zero_()
-            drho = drho + up - dn
+            drho = drho + face_difference(up, a)
         deta = -p.L * (df_deta(rho, eta, self._coupled_s2(eta), p) - p.kappa_eta * lap(eta))
         if vel is not None:
             for a, vc in zip(dims, vel, strict=True):
                 # η is carried (advective form, a rigid shift); ρ's flux keeps its mass (conservative form)
                 deta = deta - vc * (shift(eta, a, -1) - shift(eta, a, 1)) / 2.0
-                # ρv through the face above each cell (the mean of the two cells: central differences), none
-                # through a zero-flux wall, where a grain touching it would otherwise carry mass out.
+                # ρv through the face above each cell (the mean of the two cells: central differences); none
+                # through a zero-flux wall, where a grain touching it would otherwise carry mass out
                 fr = rho * vc.sum(0)
-                up = 0.5 * (fr + shift(fr, a, -1))
-                if not self.periodic:
-                    up.narrow(a, rho.shape[a] - 1, 1).zero_()
-                dn = shift(up, a, 1)
-                if not self.periodic:
-                    dn.narrow(a, 0, 1).zero_()
-                drho = drho - (up - dn)
+                drho = drho - face_difference(0.5 * (fr + shift(fr, a, -1)), a)
         return drho, deta
 
     def _across_face(self, mu, rho, eta, a: int, k: int, shift) -> torch.Tensor:
