@@ -28,12 +28,11 @@ import time
 
 import numpy as np
 
-from benchmarks.sinter_neck import RESULTS, WINDOWS, _fmt, estimates, shape_terms, write
-from datarial.sinter.sharp import grow_neck
+from benchmarks.sinter_neck import EXPECTED, RESULTS, WINDOWS, _fmt, estimates, shape_terms, write
+from datarial.sinter.sharp import VELOCITY, grow_neck
 
 DEFAULT_COMPARE = {"vol": "sinter_neck_2d_vol_etd2_r80_f64_one_grain,sinter_neck_2d_vol_etd2_r80_f64",
                    "surf": "sinter_neck_2d_surf_etd2_r40_f64_one_grain,sinter_neck_2d_surf_etd2_dt05_float64"}
-CLASSICAL = {"vol": 5, "surf": 7}
 LAW = {"vol": ("V = −∂μ/∂n with μ harmonic in the solid and μ = κ on its surface", "r³kT/(DγΩ)", "x²·(dx/dt)·ρ"),
        "surf": ("V = ∂²κ/∂s² (Mullins)", "r⁴kT/(D_sδ_sγΩ)", "x²·(dx/dt)·ρ²")}
 
@@ -72,7 +71,7 @@ def window_cells(run: dict, mechanism: str) -> dict[tuple[float, float], str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.sinter_neck_sharp", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mechanism", choices=("vol", "surf"), default="vol",
+    ap.add_argument("--mechanism", choices=sorted(VELOCITY), default="vol",
                     help="volume diffusion (one-sided Mullins–Sekerka) or surface diffusion (Mullins)")
     ap.add_argument("--points", default="256", help="points on the curve; a comma list gives a resolution study")
     ap.add_argument("--step", default="0.002", help="step as a fraction of x/(dx/dt); a comma list gives a step study")
@@ -131,7 +130,7 @@ def main(argv=None) -> int:
              f"(`datarial.sinter.sharp`); time in {unit}.  "
              "Cells: n from the rate form / from the integrated law xⁿ = x₀ⁿ + Kt, with the neck's shape "
              f"ρ ∝ xᵖ (classical 2) and the drift s of the classical flux law {flux} ∝ xˢ "
-             f"(classical 0).  Classical n = {CLASSICAL[mech]}.", ""]
+             f"(classical 0).  Classical n = {EXPECTED[mech]}.", ""]
     for rec, label in zip(records, labels, strict=True):
         lines.append(f"- {label}: {rec['steps']} steps, {rec['wall_s']:.1f} s, area drift {rec['area_drift']:.1e}")
     lines += ["", "| x/r window | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
