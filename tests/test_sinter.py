@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from datarial.errors import DatarialError
-from datarial.sinter.model import Arrhenius, Material, Parameters, interface_properties, normal_flux
+from datarial.sinter.model import (
+    R_GAS,
+    Arrhenius,
+    Material,
+    Parameters,
+    interface_properties,
+    normal_flux,
+)
 from datarial.sinter.packing import close_packed, from_labels, random_packing, two_particles
 from datarial.sinter.solver import (
     Simulation,
@@ -308,6 +315,46 @@ def test_interface_energies_and_the_physical_mapping():
     assert t0 > 0 and E0 > 0
     with pytest.raises(DatarialError, match="γ_gb/γ_s"):
         Material(1.0, 2.5, 7e-6, Arrhenius(1e-5), Arrhenius(1e-5), Arrhenius(1e-5)).reduce(600, 1e-9)
+
+
+def test_diffusion_layers_of_the_relaxed_solver_state_match_the_1d_profiles():
+    """∫ρ²(1−ρ)² across a surface and ∫Σ_{i≠j}ηᵢηⱼ across a boundary of a relaxed periodic slab of the solver
+    equal the 1D profiles' integrals that the physical mapping uses (the surface's to the 2.6 % by which the
+    unit grid samples a 2.4-cell-wide layer).  Δt = 0.01: larger steps split the η equation coarsely enough to
+    move its equilibrium (benchmarks/sinter_split.py)."""
+    p = Parameters(M_vol=1.0, M_vap=1.0)  # fast bulk transport: the slab relaxes in a few time units
+    props = interface_properties(p)
+    assert 0.05 < props.layer_s < 0.2 and 0.3 < props.layer_gb < 3
+    labels = np.zeros((4, 48), int)
+    labels[:, 12:36] = 1
+    slab = run(from_labels(labels), p, t_end=20.0, dt=0.01, adaptive=False, order=2)
+    rho = slab.state.rho.numpy()
+    assert float(((rho * (1 - rho)) ** 2).sum(1).mean()) / 2 == pytest.approx(props.layer_s, rel=0.04)
+    labels[:, 24:] *= 2  # one boundary at x = 24 between two surfaces
+    bicrystal = run(from_labels(labels), p, t_end=20.0, dt=0.01, adaptive=False, order=2)
+    eta = bicrystal.state.eta.numpy()
+    assert float((eta.sum(0) ** 2 - (eta**2).sum(0)).sum(1).mean()) == pytest.approx(props.layer_gb, rel=0.02)
+
+
+def test_physical_mapping_keeps_the_layer_transport_and_herring_scaling():
+    """The reduced surface and boundary mobilities carry δD V_m/RT along their interfaces whatever the grid
+    spacing, so a surface-diffusion run's time unit grows as l₀⁴ and a volume-diffusion one's as l₀³ (Herring)."""
+    T, vm = 623.15, 7.1e-6
+    surf = Material(1.7, 0.6, vm, D_vol=Arrhenius(1e-22), D_surf=Arrhenius(1e-14), D_gb=Arrhenius(1e-16),
+                    delta_s=4e-10, delta_gb=6e-10)
+    runs = {dx: surf.reduce(T, dx) for dx in (1e-9, 2e-9)}
+    for dx, (p, t0, E0) in runs.items():
+        props = interface_properties(p)
+        m_ref = dx**2 / (t0 * E0)  # m⁵/(J s)
+        assert p.M_surf == pytest.approx(1.0)
+        assert p.M_surf * m_ref * props.layer_s * dx == pytest.approx(4e-10 * 1e-14 * vm / (R_GAS * T), rel=1e-9)
+        assert p.M_gb * m_ref * props.layer_gb * dx == pytest.approx(6e-10 * 1e-16 * vm / (R_GAS * T), rel=1e-9)
+        assert p.M_vol * m_ref == pytest.approx(1e-22 * vm / (R_GAS * T), rel=1e-9)
+    assert runs[2e-9][1] / runs[1e-9][1] == pytest.approx(16.0, rel=1e-6)
+    vol = Material(1.7, 0.6, vm, D_vol=Arrhenius(1e-14), D_surf=Arrhenius(1e-20), D_gb=Arrhenius(1e-20))
+    assert vol.reduce(T, 2e-9)[1] / vol.reduce(T, 1e-9)[1] == pytest.approx(8.0, rel=1e-6)
+    with pytest.raises(DatarialError, match="delta_s"):
+        Material(1.7, 0.6, vm, Arrhenius(1e-14), Arrhenius(1e-14), Arrhenius(1e-14), delta_s=0.0)
 
 
 def test_bad_settings_are_refused():

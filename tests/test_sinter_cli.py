@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -200,6 +201,14 @@ material:
     assert cfg.time_unit_s > 0 and cfg.spacing_m == pytest.approx(2e-9)
     assert max(cfg.params.M_surf, cfg.params.M_gb, cfg.params.M_vol) == pytest.approx(1.0)
     assert not math.isclose(cfg.params.kappa_eta, 5.0)  # fitted to γ_gb/γ_s
+    block = (tmp_path / "cu.yaml").read_text().rstrip()
+    thick = load_config(write(tmp_path / "thick.yaml", block + "\n  delta_s: 1 nm\n  delta_gb: 0.5 nm\n"))
+    # twice the surface layer: twice the surface transport, against the volume path's unchanged one
+    assert thick.params.M_surf / thick.params.M_vol == pytest.approx(2 * cfg.params.M_surf / cfg.params.M_vol, rel=1e-9)
+    for extra, message in (("  delta_s: -1 nm", "material.delta_s"), ("  delta_gb: 5 kg", "material.delta_gb"),
+                           ("  D_sruf: {D0: 1}", "unknown field(s) D_sruf")):
+        with pytest.raises(DatarialError, match=re.escape(message)):
+            load_config(write(tmp_path / "bad.yaml", block + "\n" + extra + "\n"))
 
 
 def test_cli_run_attaches_its_final_measures_to_an_experiment(capsys, tmp_path):

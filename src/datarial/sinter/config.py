@@ -32,8 +32,12 @@ inputs onto the model (see :class:`datarial.sinter.model.Material`)::
       D_surf: {D0: 2.6e-4, Q: 205e3}   # m2/s, J/mol
       D_gb: {D0: 4.0e-6, Q: 108e3}
       D_vol: {D0: 7.8e-5, Q: 211e3}
+      delta_s: 0.5 nm         # optional: surface and boundary diffusion layer
+      delta_gb: 0.5 nm        # thicknesses δ (0.5 nm if left out)
 
-and the run then reports physical times (s) beside the reduced ones.
+The surface and boundary paths carry δD V_m/RT along their interfaces
+whatever the grid spacing, and the run then reports physical times (s)
+beside the reduced ones.
 """
 
 from __future__ import annotations
@@ -242,10 +246,15 @@ def _material(m: Any, base: Parameters, where: str) -> tuple[Parameters, float, 
         return Arrhenius(_number(d["D0"], f"{where}.{key}.D0", positive=False),
                          _number(d.get("Q", 0.0), f"{where}.{key}.Q", positive=False))
 
+    known = set(need) | {"D_vap", "L", "delta_s", "delta_gb"}
+    unknown = set(m) - known
+    if unknown:
+        raise DatarialError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    layers = {k: _length(m[k], f"{where}.{k}") for k in ("delta_s", "delta_gb") if k in m}
     mat = Material(_number(m["gamma_s"], f"{where}.gamma_s"), _number(m["gamma_gb"], f"{where}.gamma_gb"),
                    _number(m["molar_volume"], f"{where}.molar_volume"), arrhenius("D_vol"), arrhenius("D_surf"),
                    arrhenius("D_gb"), arrhenius("D_vap") if "D_vap" in m else Arrhenius(0.0),
-                   _number(m["L"], f"{where}.L") if "L" in m else None)
+                   _number(m["L"], f"{where}.L") if "L" in m else None, **layers)
     T = _temperature(m["temperature"], f"{where}.temperature")
     dx = _length(m["spacing"], f"{where}.spacing")
     params, t0, _ = mat.reduce(T, dx, base)

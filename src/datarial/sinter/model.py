@@ -28,10 +28,23 @@ energy density E₀, time t₀.  :class:`Material` maps physical inputs onto the
   (γ*_s l₀), so that the model's surface energy equals the material's;
   κ_ρ, κ_η are chosen so that γ_gb/γ_s and the width (in grid cells) match;
 * each mobility from an Arrhenius diffusivity D = D₀ exp(−Q/RT) at the
-  process temperature: M = D V_m / (R T) (m⁵/(J s)), reduced by
-  M_ref = the largest of them; then t₀ = l₀² / (M_ref E₀) and reduced
-  M* = M / M_ref (so the fastest path has M* = 1).  Codes differ here (some
-  scale by the surface mobility, some by the volume one); stating t₀ makes
+  process temperature.  Volume (and vapour) transport: M = D V_m / (R T)
+  (m⁵/(J s)), the bulk value of M_vol h(ρ) (h has no excess across a flat
+  surface, so the interface adds no volume transport).  Surface and
+  boundary transport are carried by diffusion layers of thickness δ_s, δ_gb
+  (``Material.delta_s``, ``delta_gb``; 0.5 nm, about two atomic spacings, by
+  default): the flux along a surface is δ_s D_s V_m/(RT) ∇_s μ (m⁶/(J s)
+  times ∇_s μ).  The model carries it in its diffuse layer,
+  M_surf ∫ρ²(1−ρ)² dn, so M_surf = δ_s D_s V_m / (R T · I_s · l₀) with
+  I_s = ∫ρ²(1−ρ)² dn (cells, from the relaxed 1D profile; 0.091 with the
+  default parameters), and likewise M_gb with I_gb = ∫Σ_{i≠j}ηᵢηⱼ dn across
+  a boundary.  So the integrated transport δD, not the grid spacing, sets
+  the kinetics: a surface-diffusion run's physical time follows Herring's
+  law t ∝ l₀⁴ at fixed size in cells.  The mobilities are reduced by
+  M_ref = the largest of them: t₀ = l₀² / (M_ref E₀) and M* = M / M_ref
+  (so the fastest path has M* = 1).  Codes differ here (some scale by the
+  surface mobility, some by the volume one, some put D_s itself in M_surf,
+  which makes the surface transport depend on l₀); stating t₀ and δ makes
   runs comparable.
 """
 
@@ -176,20 +189,28 @@ def normal_flux(g, rho, eta, grad_rho, grad_eta, p: Parameters):
 # ----------------------------------------------------------------------------- interface energies from 1D profiles
 @dataclass(frozen=True)
 class InterfaceProperties:
-    """Reduced surface and grain-boundary energies (E₀ l₀) and the 10–90 % surface width (cells)."""
+    """Reduced surface and grain-boundary energies (E₀ l₀), 10–90 % widths and diffusion-layer integrals (cells).
+
+    ``layer_s`` = ∫ρ²(1−ρ)² dn across a surface and ``layer_gb`` = ∫Σ_{i≠j}ηᵢηⱼ dn
+    across a boundary: the surface and boundary mobilities times these are
+    the model's integrated transport along the interface (δD V_m/RT).
+    """
 
     gamma_s: float
     gamma_gb: float
     width_s: float
     width_gb: float
+    layer_s: float
+    layer_gb: float
 
     @property
     def ratio(self) -> float:
         return self.gamma_gb / self.gamma_s
 
 
-def _relax_1d(p: Parameters, kind: str, n: int = 400, dx: float = 0.25, w: float = 1.0) -> tuple[float, float]:
-    """Excess energy and 10–90 % width of a flat interface, by minimising the 1D free energy.
+def _relax_1d(p: Parameters, kind: str, n: int = 400, dx: float = 0.25,
+              w: float = 1.0) -> tuple[float, float, float]:
+    """Excess energy, 10–90 % width and diffusion-layer integral of a flat interface, by minimising the 1D free energy.
 
     ``kind`` "surface": (ρ, η) from grain (1, 1) to pore (0, 0); "gb": ρ = 1,
     (η₁, η₂) from (1, 0) to (0, 1), with the pair factor ``w`` on the
@@ -228,14 +249,16 @@ def _relax_1d(p: Parameters, kind: str, n: int = 400, dx: float = 0.25, w: float
                    options={"maxiter": 20000, "ftol": 1e-14, "gtol": 1e-10})
     prof = res.x[:n]  # ρ for a surface, η₁ for a boundary: 1 → 0
     width = abs(np.interp(0.1, prof[::-1], x[::-1]) - np.interp(0.9, prof[::-1], x[::-1]))
-    return float(res.fun), float(width)
+    other = res.x[n:]
+    layer = np.sum((prof * (1.0 - prof)) ** 2 if kind == "surface" else 2.0 * prof * other) * dx
+    return float(res.fun), float(width), float(layer)
 
 
 def interface_properties(p: Parameters) -> InterfaceProperties:
     """γ*_s, γ*_gb and widths of ``p`` from relaxed 1D profiles (reduced units)."""
-    gs, ws = _relax_1d(p, "surface")
-    gg, wg = _relax_1d(p, "gb")
-    return InterfaceProperties(gs, gg, ws, wg)
+    gs, ws, ls = _relax_1d(p, "surface")
+    gg, wg, lg = _relax_1d(p, "gb")
+    return InterfaceProperties(gs, gg, ws, wg, ls, lg)
 
 
 @dataclass(frozen=True)
@@ -250,6 +273,14 @@ class Material:
     D_gb: Arrhenius
     D_vap: Arrhenius = field(default_factory=lambda: Arrhenius(0.0))
     L: float | None = None  # Allen–Cahn (grain-boundary) mobility in m³/(J s); None keeps the reduced L of ``base``
+    delta_s: float = 5e-10  # surface diffusion layer thickness δ_s, m
+    delta_gb: float = 5e-10  # grain-boundary diffusion layer thickness δ_gb, m
+
+    def __post_init__(self) -> None:
+        for name in ("delta_s", "delta_gb"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise DatarialError(f"{name} = {value} m: the diffusion layer thickness must be a positive length")
 
     def reduce(self, temperature: float, dx: float, base: Parameters | None = None) -> tuple[Parameters, float, float]:
         """Reduced parameters, t₀ (s per reduced time unit) and E₀ (J/m³) at ``temperature`` (K), grid spacing ``dx`` (m).
@@ -276,7 +307,8 @@ class Material:
         props = interface_properties(p)
         E0 = self.gamma_s / (props.gamma_s * dx)
         RT = R_GAS * temperature
-        mob = {name: d.at(temperature) * self.molar_volume / RT for name, d in
+        layer = {"M_surf": self.delta_s / (props.layer_s * dx), "M_gb": self.delta_gb / (props.layer_gb * dx)}
+        mob = {name: d.at(temperature) * self.molar_volume / RT * layer.get(name, 1.0) for name, d in
                (("M_vol", self.D_vol), ("M_surf", self.D_surf), ("M_gb", self.D_gb), ("M_vap", self.D_vap))}
         m_ref = max(mob.values())
         if m_ref <= 0:
