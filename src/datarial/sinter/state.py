@@ -78,7 +78,7 @@ class SolverSettings:
     boundary: str = "periodic"  # or "zero-flux"
     dt: float = 0.05  # initial (adaptive) or fixed step, reduced time
     adaptive: bool = True
-    dt_max: float = 0.4  # stable in benchmarks/sinter_speed with react_step 0.05 (default parameters)
+    dt_max: float = 0.4  # stable with react_step 0.05; boundaries keep their layer only to Δt ≈ 0.03 (benchmarks/sinter_split)
     change_max: float = 0.2  # a step changing ρ or η by more is redone with half the step (adaptive)
     react_step: float = 0.05  # largest sub-step of the local Allen–Cahn reaction (0.1 made Δt = 0.2 unstable)
     dtype: str = "float64"
