@@ -336,6 +336,58 @@ def test_diffusion_layers_of_the_relaxed_solver_state_match_the_1d_profiles():
     assert float((eta.sum(0) ** 2 - (eta**2).sum(0)).sum(1).mean()) == pytest.approx(props.layer_gb, rel=0.02)
 
 
+def test_grain_field_sub_steps_keep_boundary_layers_and_motion_at_a_large_step():
+    """``eta_step`` steps ρ once per Δt and the split η equation in sub-steps: at Δt = 0.1 a bicrystal slab's
+    boundary layer ∫Σ_{i≠j}ηᵢηⱼ then keeps the 1D profile's value (one split step of 0.1 more than doubles it,
+    benchmarks/sinter_split.py), a shrinking grain keeps k = 2Lκ_η, and a sub-step as long as Δt changes
+    nothing."""
+    p = Parameters()
+    props = interface_properties(p)
+    labels = np.zeros((4, 48), int)
+    labels[:, 12:24], labels[:, 24:36] = 1, 2
+
+    def layer(**kw):
+        eta = run(from_labels(labels), p, t_end=20.0, adaptive=False, **kw).state.eta.numpy()
+        return float((eta.sum(0) ** 2 - (eta**2).sum(0)).sum(1).mean()) / props.layer_gb
+
+    assert layer(dt=0.1, eta_step=0.01) == pytest.approx(1.0, abs=0.04)
+    assert abs(layer(dt=0.1) - 1.0) > 0.5
+    n = 96
+    y, x = np.mgrid[:n, :n]
+    disc = from_labels(np.where((y - 47.5) ** 2 + (x - 47.5) ** 2 <= 28**2, 1, 2))
+    s = SolverSettings(dt=0.1, adaptive=False, eta_step=0.01)
+    sim = Simulation(initial_state(disc, s), p, s)
+    f = int(sim.state.grains.field[0])
+    times, r2 = [], []
+    sim.run(6.0, callback=lambda st: (times.append(st.time), r2.append(float(st.eta[f].sum()) / math.pi)), every=1.0)
+    assert -np.polyfit(times[1:], r2[1:], 1)[0] == pytest.approx(2 * p.L * p.kappa_eta, rel=0.05)
+    pk = two_particles((32, 48), 10, overlap=2)
+    a = run(pk, t_end=0.5, dt=0.05, adaptive=False, eta_step=0.05)
+    b = run(pk, t_end=0.5, dt=0.05, adaptive=False)
+    assert torch.equal(a.state.eta, b.state.eta) and torch.equal(a.state.rho, b.state.rho)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_grain_field_sub_steps_conserve_mass_with_moving_grains_at_a_zero_flux_wall(order):
+    """Sub-stepped η with rigid-body motion and mirror boundaries: Σρ is kept, η stays in [0, 1], and η is
+    far closer to a run whose whole step is the sub-step than one step of Δt without sub-steps is (ρ's own
+    step is Δt in both, so its error stays)."""
+    y, x = np.mgrid[:40, :56]
+    lab = np.zeros((40, 56), int)
+    lab[(y - 19.5) ** 2 + x**2 <= 12**2] = 1
+    lab[(y - 19.5) ** 2 + (x - 19) ** 2 <= 10**2] = 2
+    p = Parameters(k_st=10.0, m_tr=50.0)
+    sub = run(from_labels(lab), p, t_end=1.0, boundary="zero-flux", dt=0.05, adaptive=False, eta_step=0.0125,
+              order=order)
+    fine = run(from_labels(lab), p, t_end=1.0, boundary="zero-flux", dt=0.0125, adaptive=False, order=order)
+    m0 = float(initial_state(from_labels(lab), SolverSettings(boundary="zero-flux")).rho.sum())
+    assert float(sub.state.rho.sum()) == pytest.approx(m0, rel=1e-10)
+    assert -0.01 < float(sub.state.eta.min()) and float(sub.state.eta.max()) < 1.01
+    plain = run(from_labels(lab), p, t_end=1.0, boundary="zero-flux", dt=0.05, adaptive=False, order=order)
+    assert float((sub.state.eta - fine.state.eta).abs().max()) < 0.25 * float((plain.state.eta - fine.state.eta).abs().max())
+    assert float((sub.state.rho - fine.state.rho).abs().max()) < 0.06
+
+
 def test_physical_mapping_keeps_the_layer_transport_and_herring_scaling():
     """The reduced surface and boundary mobilities carry δD V_m/RT along their interfaces whatever the grid
     spacing, so a surface-diffusion run's time unit grows as l₀⁴ and a volume-diffusion one's as l₀³ (Herring)."""
@@ -366,6 +418,9 @@ def test_bad_settings_are_refused():
         SolverSettings(method="explicit", order=2)
     with pytest.raises(DatarialError, match="kappa"):
         Parameters(kappa_rho=0.0)
+    for bad in (0.0, -0.01, True, "small"):
+        with pytest.raises(DatarialError, match="eta_step"):
+            SolverSettings(eta_step=bad)
     with pytest.raises(DatarialError, match="cuda"):
         if torch.cuda.is_available():
             raise DatarialError("cuda present: nothing to check")
@@ -637,3 +692,14 @@ def test_surface_diffusion_neck_grows_with_the_classical_exponent():
     _, n_rate, samples = neck_exponents(np.array(ts), np.array(xs), 0.2, 0.3)
     assert samples >= 10
     assert 6.0 <= n_rate <= 8.0
+
+
+def test_per_field_inverse_transform_equals_the_batched_one(monkeypatch):
+    """Large float64 CPU grids take their inverse FFTs one field at a time (faster with MKL); same numbers."""
+    from datarial.sinter import solver as solver_module
+
+    sp = solver_module._Spectral((12, 10, 8), torch.float64, torch.device("cpu"))
+    xh = sp.fft(torch.randn(3, 12, 10, 8, dtype=torch.float64))
+    batched = sp.ifft(xh)
+    monkeypatch.setattr(solver_module, "BATCH_IFFT_CELLS", 1)
+    assert torch.allclose(sp.ifft(xh), batched, rtol=0, atol=1e-14)

@@ -250,3 +250,13 @@ def test_cli_run_with_read_shockley_boundaries(capsys, tmp_path):
     code, out, err = run(capsys, "sinter", "run", str(cfg), "--no-vtk")
     assert code == 0, err
     assert "Read–Shockley boundary energies" in out and "grain pairs below θ_m" in out
+
+
+def test_solver_eta_step_is_read_and_checked():
+    from datarial.sinter.config import parse_config
+
+    base = {"grid": [32, 48], "start": {"kind": "two-particles", "radius": 8}, "time": 1}
+    assert parse_config({**base, "solver": {"dt": 0.1, "eta_step": 0.01}}).solver.eta_step == 0.01
+    assert parse_config(base).solver.eta_step is None
+    with pytest.raises(DatarialError, match=r"run\.yaml: solver: eta_step"):
+        parse_config({**base, "solver": {"eta_step": -1}}, "run.yaml")

@@ -78,7 +78,7 @@ class SolverSettings:
     boundary: str = "periodic"  # or "zero-flux"
     dt: float = 0.05  # initial (adaptive) or fixed step, reduced time
     adaptive: bool = True
-    dt_max: float = 0.4  # stable with react_step 0.05; boundaries keep their layer only to Δt ≈ 0.03 (benchmarks/sinter_split)
+    dt_max: float = 0.4  # stable with react_step 0.05; boundaries keep their layer only to Δt ≈ 0.03, or with eta_step
     change_max: float = 0.2  # a step changing ρ or η by more is redone with half the step (adaptive)
     react_step: float = 0.05  # largest sub-step of the local Allen–Cahn reaction (0.1 made Δt = 0.2 unstable)
     dtype: str = "float64"
@@ -86,6 +86,9 @@ class SolverSettings:
     owner_every: int = 20  # steps between owner-map/centre updates
     remap_margin: float = 4.0  # cells kept between grains sharing a field (beyond their radii)
     order: int = 1  # time order of the spectral step: 1 stabilised Euler, 2 stabilised SBDF2 (ρ) + ETD2RK (η reaction)
+    # Largest sub-step of the grain fields' split step (spectral): a step Δt above it steps ρ once and the η
+    # equation in ⌈Δt/eta_step⌉ Strang sub-steps, so that boundaries keep their layer (None: one sub-step)
+    eta_step: float | None = None
 
     def __post_init__(self) -> None:
         if self.method not in ("spectral", "explicit"):
@@ -96,6 +99,9 @@ class SolverSettings:
             raise DatarialError(f"dtype {self.dtype!r}: use 'float32' or 'float64'")
         if not self.dt > 0 or not self.dt_max > 0:
             raise DatarialError("the time step must be positive")
+        if self.eta_step is not None and (isinstance(self.eta_step, bool) or not isinstance(self.eta_step, int | float)
+                                          or not self.eta_step > 0):
+            raise DatarialError(f"eta_step {self.eta_step!r}: a positive number (reduced time) or null")
         if self.order not in (1, 2) or isinstance(self.order, bool):
             raise DatarialError(f"order {self.order!r}: use 1 (stabilised Euler) or 2 (stabilised SBDF2 with the ETD2RK reaction)")
         if self.order == 2 and self.method != "spectral":
