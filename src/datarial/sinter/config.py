@@ -17,7 +17,10 @@ overlap, seed), close-packed (radius, overlap) or labels (file: a labelled
 TIFF/NumPy image, 0 = pore).  ``solver`` takes the fields of
 :class:`datarial.sinter.state.SolverSettings`; ``order: 2`` steps the density
 by stabilised SBDF2 and the grain fields' local reaction by ETD2RK, second
-order in Δt (the default 1: stabilised Euler and exponential Euler).
+order in Δt (the default 1: stabilised Euler and exponential Euler);
+``eta_step: 0.01`` steps the grain fields in sub-steps of at most 0.01 within
+each density step, so that grain boundaries keep their diffusion layer at
+larger Δt.
 ``model: {tensorial: 1, c_body: 1}`` confines surface and boundary diffusion
 to their interfaces (see :class:`datarial.sinter.model.Parameters`).
 An optional ``material`` block maps physical

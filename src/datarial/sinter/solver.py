@@ -12,8 +12,8 @@
   Strang splitting: the local reaction by exponential-Euler sub-steps (with
   ``order=2`` ETD2RK, second order) and L κ_η ∇² exactly in Fourier space;
   with ``eta_step`` the η equation takes ⌈Δt/eta_step⌉ such split sub-steps
-  per step of ρ (a split step longer than about 0.1/(L B) thins grain
-  boundaries: benchmarks/sinter_split.py).
+  per step of ρ (for the default L and B, split steps above 0.01–0.03 thin
+  grain boundaries: benchmarks/sinter_split.py).
   (A stabilising constant S in the Allen–Cahn step, the common alternative,
   slows boundary motion by the factor 1 + Δt L S, its first-order error, so
   it is not used.)
@@ -113,8 +113,8 @@ class _Spectral:
     def ifft(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() > len(self.shape) and x.device.type == "cpu" and x.dtype == torch.complex128 \
                 and math.prod(self.shape) >= BATCH_IFFT_CELLS:
-            # MKL's batched complex-to-real transform of large double grids took twice as long as one
-            # transform per field (3 × 128³: 100 against 51 ms on 2 cores)
+            # MKL's batched complex-to-real transform of large double grids took about twice as long as
+            # one transform per field (3 × 128³ on 2 cores)
             return torch.stack([self.ifft(f) for f in x])
         return torch.fft.irfftn(x, s=self.shape, dim=self.dims)
 
