@@ -138,20 +138,28 @@ def main(argv=None) -> int:
         return abs(boundary_layer(sim) / layer_ref - 1.0)
 
     berr_expl = layer_error(expl)
+    def fixed(dt, **kw) -> SolverSettings:
+        return SolverSettings(dt=dt, adaptive=False, device=dev, dtype=dt_, **kw)
+
+    def attempt(settings) -> tuple:
+        """(steps, wall, ρ error, boundary-layer error) of one timed spectral run; Nones where it blew up."""
+        try:
+            run_, wall = timed_run(pk, settings, t_end)
+        except DatarialError:
+            return None, None, None, None
+        return run_.state.steps, wall, float((run_.state.rho - ref.state.rho).abs().mean()), layer_error(run_)
+
+    def accurate(row, layer: bool) -> bool:
+        return row[3] is not None and row[3] <= err_expl and (not layer or row[4] <= berr_expl)
+
     # Equal accuracy: the largest fixed spectral step whose error is at most the explicit method's (in ρ;
     # then in ρ and the boundary layer).
     tried, first, both = [], None, None
     for dt in (0.4, 0.2, 0.1, 0.05, 0.03, 0.02, 0.01):
-        try:
-            run_, wall = timed_run(pk, SolverSettings(dt=dt, adaptive=False, device=dev, dtype=dt_), t_end)
-        except DatarialError:
-            tried.append((dt, None, None, None, None))
-            continue
-        err = float((run_.state.rho - ref.state.rho).abs().mean())
-        tried.append((dt, run_.state.steps, wall, err, layer_error(run_)))
-        if err <= err_expl and first is None:
+        tried.append((dt, *attempt(fixed(dt))))
+        if first is None and accurate(tried[-1], layer=False):
             first = tried[-1]
-        if err <= err_expl and tried[-1][4] <= berr_expl:
+        if accurate(tried[-1], layer=True):
             both = tried[-1]
             break
     if first is None:
@@ -163,49 +171,35 @@ def main(argv=None) -> int:
     sub, sub_tried = None, []
     if both[0] != dt_spec:
         for es in (d for d in (0.03, 0.02, 0.01, 0.005) if d < dt_spec):
-            try:
-                run_, wall = timed_run(pk, SolverSettings(dt=dt_spec, eta_step=es, adaptive=False, device=dev,
-                                                          dtype=dt_), t_end)
-            except DatarialError:
-                sub_tried.append((es, None, None, None, None))
-                continue
-            err = float((run_.state.rho - ref.state.rho).abs().mean())
-            sub_tried.append((es, run_.state.steps, wall, err, layer_error(run_)))
-            if err <= err_expl and sub_tried[-1][4] <= berr_expl:
+            sub_tried.append((es, *attempt(fixed(dt_spec, eta_step=es))))
+            if accurate(sub_tried[-1], layer=True):
                 sub = sub_tried[-1]
                 break
     adapt, w_adapt = timed_run(pk, SolverSettings(device=dev, dtype=dt_), t_end)
-    torch_row = []
+    walls = {"expl": [w_expl], "spec": [w_spec], "adapt": [w_adapt]}
     if kernel is not None:  # the same spectral run with the reaction in torch instead of the numba kernel
         solver._KERNEL[:] = [None]
-        _, w_torch = timed_run(pk, SolverSettings(dt=dt_spec, adaptive=False, device=dev, dtype=dt_), t_end)
+        walls["torch"] = [timed_run(pk, fixed(dt_spec), t_end)[1]]
         solver._KERNEL.clear()
-        torch_row = [f"| spectral, reaction in torch (no numba) | {dt_spec} fixed | {steps_spec} | {w_torch:.2f} | "
-                     f"{err_spec:.2e} | {berr_spec:.1%} | {w_expl / w_torch:.1f}× |"]
     err_adapt = float((adapt.state.rho - ref.state.rho).abs().mean())
     # The wall times above are from single runs; on a shared machine one run can take twice as long as the
     # next.  Time every reported run again, round-robin, and keep each one's shortest time.
-    again = {"expl": (SolverSettings(method="explicit", dt=dt_expl, adaptive=False, device=dev, dtype=dt_), [w_expl]),
-             "spec": (SolverSettings(dt=dt_spec, adaptive=False, device=dev, dtype=dt_), [w_spec]),
-             "adapt": (SolverSettings(device=dev, dtype=dt_), [w_adapt])}
-    if torch_row:
-        again["torch"] = (again["spec"][0], [w_torch])
+    chosen = {"expl": SolverSettings(method="explicit", dt=dt_expl, adaptive=False, device=dev, dtype=dt_),
+              "spec": fixed(dt_spec), "adapt": SolverSettings(device=dev, dtype=dt_), "torch": fixed(dt_spec)}
     if both[0] is not None:
-        again["both"] = (SolverSettings(dt=both[0], adaptive=False, device=dev, dtype=dt_), [both[2]])
+        chosen["both"], walls["both"] = fixed(both[0]), [both[2]]
     if sub is not None:
-        again["sub"] = (SolverSettings(dt=dt_spec, eta_step=sub[0], adaptive=False, device=dev, dtype=dt_), [sub[2]])
+        chosen["sub"], walls["sub"] = fixed(dt_spec, eta_step=sub[0]), [sub[2]]
     for _ in range(args.repeats - 1):
-        for key, (settings, walls) in again.items():
+        for key, times in walls.items():
             if key == "torch":
                 solver._KERNEL[:] = [None]
-            walls.append(timed_run(pk, settings, t_end)[1])
+            times.append(timed_run(pk, chosen[key], t_end)[1])
             solver._KERNEL.clear()
-    best = {key: min(walls) for key, (_, walls) in again.items()}
+    best = {key: min(times) for key, times in walls.items()}
     w_expl, w_spec, w_adapt = best["expl"], best["spec"], best["adapt"]
-    if torch_row:
-        w_torch = best["torch"]
-        torch_row = [f"| spectral, reaction in torch (no numba) | {dt_spec} fixed | {steps_spec} | {w_torch:.2f} | "
-                     f"{err_spec:.2e} | {berr_spec:.1%} | {w_expl / w_torch:.1f}× |"]
+    torch_row = ([f"| spectral, reaction in torch (no numba) | {dt_spec} fixed | {steps_spec} | {best['torch']:.2f} | "
+                  f"{err_spec:.2e} | {berr_spec:.1%} | {w_expl / best['torch']:.1f}× |"] if "torch" in best else [])
     if both[0] is not None:
         both = (*both[:2], best["both"], *both[3:])
     if sub is not None:
@@ -229,29 +223,26 @@ def main(argv=None) -> int:
                  f"{sub[3]:.2e} | {sub[4]:.1%} | {w_expl / sub[2]:.1f}× |"] if sub else []),
               f"| spectral | adaptive (default) | {adapt.state.steps} | {w_adapt:.2f} | {err_adapt:.2e} | "
               f"{layer_error(adapt):.1%} | {w_expl / w_adapt:.1f}× |", ""]
-    lines += ["Spectral steps tried: " + "; ".join(
-        f"Δt {d}: " + ("unstable" if e is None else f"error {e:.2e}, boundary layer {b:.1%}, {w:.2f} s")
-        for d, _, w, e, b in tried), ""]
+    def listed(title: str, label: str, rows: list) -> list[str]:
+        return [title + "; ".join(f"{label} {d}: " + ("unstable" if e is None else
+                                                      f"error {e:.2e}, boundary layer {b:.1%}, {w:.2f} s")
+                                  for d, _, w, e, b in rows), ""]
+
+    lines += listed("Spectral steps tried: ", "Δt", tried)
     if sub_tried:
-        lines += [f"Sub-steps tried at Δt {dt_spec}: " + "; ".join(
-            f"eta_step {d}: " + ("unstable" if e is None else f"error {e:.2e}, boundary layer {b:.1%}, {w:.2f} s")
-            for d, _, w, e, b in sub_tried), ""]
+        lines += listed(f"Sub-steps tried at Δt {dt_spec}: ", "eta_step", sub_tried)
     print("\n".join(lines[-14:]))
 
     # ---- 3D rates
     cuda = dev.startswith("cuda")
     pk3 = random_packing((n3, n3, n3), 24, 13.0 * n3 / 128, seed=4, overlap=0.15)
     steps = 10 if args.quick else 5
-    configs = {"expl": SolverSettings(method="explicit", dt=dt_expl, adaptive=False, device=dev, dtype=dt_),
-               "spec": SolverSettings(dt=dt_spec, adaptive=False, device=dev, dtype=dt_)}
-    if both[0] is not None:
-        configs["both"] = SolverSettings(dt=both[0], adaptive=False, device=dev, dtype=dt_)
-    if sub is not None:
-        configs["sub"] = SolverSettings(dt=dt_spec, eta_step=sub[0], adaptive=False, device=dev, dtype=dt_)
     rates: dict = {}
     for _ in range(args.repeats):  # round-robin; the fastest stretch of each counts
-        for key, settings in configs.items():
-            got = rate(pk3, settings, steps)
+        for key in ("expl", "spec", "both", "sub"):
+            if key not in chosen:
+                continue
+            got = rate(pk3, chosen[key], steps)
             if key not in rates or got[0] > rates[key][0]:
                 rates[key] = got
     e_sps, e_rate, _, e_mem, _ = rates["expl"]
