@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     grains = max(8, int(60 * (n2 / 512) ** 2))
     pk = random_packing((n2, n2), grains, 20.0, seed=2, overlap=0.15)
     t_end = 2.0
-    kernel = solver._react_kernel() if dev == "cpu" else None
+    kernel = solver._cpu_kernels() if dev == "cpu" else None
     if kernel is not None:  # compile (or load from numba's cache) outside the timings
         timed_run(pk, SolverSettings(dt=0.4, adaptive=False, device=dev, dtype=dt_), 0.4)
     ref, _ = timed_run(pk, SolverSettings(dt=0.002, adaptive=False, device=dev, dtype=dt_), t_end)

@@ -507,12 +507,66 @@ def test_numba_reaction_kernel_matches_the_torch_reaction(dtype, tol, order, mon
     st = initial_state(pk, SolverSettings(dtype=dtype))
     st.eta = st.eta + 0.05 * torch.rand(st.eta.shape, generator=torch.Generator().manual_seed(0), dtype=st.eta.dtype)
     sim = Simulation(st, Parameters(), SolverSettings(dtype=dtype, order=order))
-    assert solver._react_kernel() is not None  # numba comes with the [sinter] extra
+    assert solver._cpu_kernels() is not None  # numba comes with the [sinter] extra
     fast = sim._react(st.rho, st.eta, 0.2)
     monkeypatch.setattr(solver, "_KERNEL", [None])
     slow = sim._react(st.rho, st.eta, 0.2)
     assert float((fast - slow).abs().max()) < tol
     assert float((fast - st.eta).abs().max()) > 1e-3  # it did react
+
+
+def _phis_exact(z: float) -> tuple[float, float]:
+    """φ₁, φ₂ of ``z`` from 80-digit decimal arithmetic (eᶻ − 1 − z keeps 50 digits down to |z| = 1e-14)."""
+    import decimal
+
+    with decimal.localcontext() as ctx:
+        ctx.prec = 80
+        x = decimal.Decimal(z)
+        em1 = x.exp() - 1
+        return float(em1 / x), float((em1 - x) / (x * x))
+
+
+def test_vectorised_phi_functions_match_80_digit_values():
+    from numba import njit
+
+    from datarial.sinter._kernels import phis
+
+    @njit
+    def both(z):
+        a, b = np.empty_like(z), np.empty_like(z)
+        for i in range(z.size):
+            a[i], b[i] = phis(z[i])
+        return a, b
+
+    z = np.concatenate([-np.logspace(-14, 3, 400), np.logspace(-14, np.log10(80.0), 400), [-80.0, -80.5, 80.0]])
+    got1, got2 = both(z)
+    want = np.array([_phis_exact(float(x)) for x in z])
+    err1, err2 = np.abs(got1 / want[:, 0] - 1), np.abs(got2 / want[:, 1] - 1)
+    assert err1.max() < 5e-14 and err2.max() < 5e-14
+    small = np.abs(z) < 1  # where the closed forms cancel: the doubling keeps full precision
+    assert err1[small].max() < 4e-15 and err2[small].max() < 4e-15
+    assert both(np.array([0.0]))[0][0] == 1.0 and both(np.array([0.0]))[1][0] == 0.5
+    # past z = 80 (a blow-up) φ stays finite, so the step's change check halves the step instead of failing
+    assert np.isfinite(both(np.array([500.0]))[0]).all()
+
+
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-13), ("float32", 2e-6)])
+def test_numba_density_terms_match_the_torch_formulas(dtype, tol, monkeypatch):
+    from datarial.sinter import solver
+
+    pk = random_packing((64, 80), 8, 10.0, seed=3, overlap=0.15)
+    st = initial_state(pk, SolverSettings(dtype=dtype))
+    noise = torch.rand(st.eta.shape, generator=torch.Generator().manual_seed(1), dtype=st.eta.dtype)
+    st.eta = st.eta + 0.1 * noise - 0.05  # values a little outside [0, 1] too
+    st.rho = st.rho + 0.1 * noise[0] - 0.05
+    sim = Simulation(st, Parameters(M_vap=0.002, M_gb=0.7), SolverSettings(dtype=dtype))
+    assert solver._cpu_kernels() is not None
+    fast = sim._density_terms(st.rho, st.eta)
+    monkeypatch.setattr(solver, "_KERNEL", [None])
+    slow = sim._density_terms(st.rho, st.eta)
+    for a, b in zip(fast, slow, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert float((a - b).abs().max()) < tol * float(b.abs().max())
 
 
 def _rz(deg: float) -> np.ndarray:

@@ -75,14 +75,15 @@ _KERNEL: list = []
 ETD2_STIFFNESS_STEP = 1.5
 
 
-def _react_kernel():
-    """The compiled CPU reaction kernel, or None where numba is missing (then torch does it)."""
+def _cpu_kernels():
+    """The compiled CPU kernels (:mod:`datarial.sinter._kernels`), or None where numba is missing (then torch
+    computes the local terms: the same numbers, slower)."""
     if not _KERNEL:
         try:
-            from datarial.sinter._kernels import react
-        except ImportError:  # numba is optional: the torch path gives the same numbers, slower
-            react = None
-        _KERNEL.append(react)
+            from datarial.sinter import _kernels
+        except ImportError:  # numba is optional ([sinter] extra)
+            _kernels = None
+        _KERNEL.append(_kernels)
     return _KERNEL[0]
 
 
@@ -419,13 +420,13 @@ class Simulation:
             sub = min(sub, ETD2_STIFFNESS_STEP / (12.0 * p.L * p.B))
         m = max(1, math.ceil(h / sub - 1e-9))
         dh = h / m
-        kernel = _react_kernel() if eta.device.type == "cpu" and self.pair_factors is None else None
-        if kernel is not None:
+        kernels = _cpu_kernels() if eta.device.type == "cpu" and self.pair_factors is None else None
+        if kernels is not None:
             e = eta.detach().contiguous()
             r = rho.detach().contiguous()
             out = torch.empty_like(e)
-            kernel(r.reshape(-1).numpy(), e.reshape(e.shape[0], -1).numpy(), out.reshape(e.shape[0], -1).numpy(),
-                   float(p.L), float(p.B), float(dh), int(m), second)
+            kernels.react(r.reshape(-1).numpy(), e.reshape(e.shape[0], -1).numpy(), out.reshape(e.shape[0], -1).numpy(),
+                          float(p.L), float(p.B), float(dh), int(m), second)
             return out
 
         for _ in range(m):
@@ -443,6 +444,20 @@ class Simulation:
             eta = pred
         return eta
 
+    def _density_terms(self, rho: torch.Tensor, eta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """∂f/∂ρ and the mobility M at every voxel (one pass of a numba kernel on the CPU)."""
+        p = self.params
+        kernels = _cpu_kernels() if rho.device.type == "cpu" else None
+        if kernels is None:
+            s2, s3 = (eta * eta).sum(0), (eta**3).sum(0)
+            return df_drho(rho, s2, s3, p), mobility(rho, eta.sum(0) ** 2 - s2, p)
+        r, e = rho.detach().contiguous(), eta.detach().contiguous()
+        dfdrho, mob = torch.empty_like(r), torch.empty_like(r)
+        kernels.density_terms(r.reshape(-1).numpy(), e.reshape(e.shape[0], -1).numpy(), float(p.A), float(p.B),
+                              float(p.M_vol), float(p.M_vap), float(p.M_surf), float(p.M_gb),
+                              dfdrho.reshape(-1).numpy(), mob.reshape(-1).numpy())
+        return dfdrho, mob
+
     def _step_spectral(self, dt: float) -> tuple[torch.Tensor, torch.Tensor]:
         st, p, sp = self.state, self.params, self._spec
         d = st.dim
@@ -454,21 +469,19 @@ class Simulation:
         # The reaction is local, so it runs on the grid itself, not on the mirror extension.
         eta_react = self._react(rho, eta, 0.5 * h)
         rho0 = rho
+        dfdrho, M = self._density_terms(rho, eta)  # local: on the grid itself, then mirrored
         if not self.periodic:
-            rho, eta = _mirror(rho, d), _mirror(eta, d)
+            rho, eta, dfdrho, M = (_mirror(x, d) for x in (rho, eta, dfdrho, M))
             if vel is not None:  # the normal component of a mirrored velocity changes sign
                 vel = [_mirror(c, d, sign=[(-1.0 if a == ax else 1.0) for a in range(d)]) for ax, c in enumerate(vel)]
-        s2, s3 = (eta * eta).sum(0), (eta**3).sum(0)
-        gb = eta.sum(0) ** 2 - s2
         rho_h = sp.fft(rho)
         if self.anisotropy is None:
-            mu_h = sp.fft(df_drho(rho, s2, s3, p)) + p.kappa_rho * sp.k2 * rho_h
+            mu_h = sp.fft(dfdrho) + p.kappa_rho * sp.k2 * rho_h
             a_max = 1.0
         else:
             owner = st.owner if self.periodic else _mirror(st.owner, d)
             xi, a_max = self._anisotropic_xi(sp.grad(rho_h), eta, owner)
-            mu_h = sp.fft(df_drho(rho, s2, s3, p)) - sp.div_hat(xi)
-        M = mobility(rho, gb, p)
+            mu_h = sp.fft(dfdrho) - sp.div_hat(xi)
         grad_mu = sp.grad(mu_h)
         flux = [M * g for g in grad_mu]
         if p.tensorial > 0:  # normals by central differences (the grid is periodic or mirror-extended)
