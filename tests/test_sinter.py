@@ -748,12 +748,43 @@ def test_surface_diffusion_neck_grows_with_the_classical_exponent():
     assert 6.0 <= n_rate <= 8.0
 
 
-def test_per_field_inverse_transform_equals_the_batched_one(monkeypatch):
-    """Large float64 CPU grids take their inverse FFTs one field at a time (faster with MKL); same numbers."""
+@pytest.mark.parametrize("order", [1, 2])
+def test_kept_density_spectrum_equals_a_fresh_transform_and_notices_changes_made_in_place(order):
+    pk = random_packing((64, 72), 6, 10.0, seed=7, overlap=0.15)
+    settings = SolverSettings(dt=0.05, adaptive=False, order=order)
+    kept = Simulation(initial_state(pk, settings), Parameters(), settings)
+    fresh = Simulation(kept.state.copy(), Parameters(), settings)
+
+    def step_both():
+        kept.step()
+        assert kept._rho_hat is not None and kept._rho_hat[0] is kept.state.rho
+        fresh._rho_hat = None  # transform ρ anew every step
+        fresh.step()
+
+    for _ in range(10):
+        step_both()
+    assert float((kept.state.rho - fresh.state.rho).abs().max()) < 1e-12
+    bump = 1e-3 * torch.sin(torch.arange(72, dtype=torch.float64) / 5.0)
+    for sim in (kept, fresh):  # changed in place: the same tensor, so only its version tells
+        sim.state.rho.add_(bump)
+    step_both()
+    assert float((kept.state.rho - fresh.state.rho).abs().max()) < 1e-12
+    assert float(kept.state.rho.sum()) == pytest.approx(float(fresh.state.rho.sum()), abs=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("shape", [(12, 10, 8), (16, 9)])
+def test_per_field_transforms_equal_the_batched_ones(shape, dtype):
+    """On the CPU stacks of fields are transformed one field at a time (faster with MKL); same numbers."""
     from datarial.sinter import solver as solver_module
 
-    sp = solver_module._Spectral((12, 10, 8), torch.float64, torch.device("cpu"))
-    xh = sp.fft(torch.randn(3, 12, 10, 8, dtype=torch.float64))
-    batched = sp.ifft(xh)
-    monkeypatch.setattr(solver_module, "BATCH_IFFT_CELLS", 1)
-    assert torch.allclose(sp.ifft(xh), batched, rtol=0, atol=1e-14)
+    sp = solver_module._Spectral(shape, dtype, torch.device("cpu"))
+    x = torch.randn(3, *shape, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    xh = sp.fft(x)
+    tol = 1e-13 if dtype == torch.float64 else 1e-5
+    assert xh.dtype == dtype.to_complex() and xh.shape == torch.fft.rfftn(x, dim=sp.dims).shape
+    assert torch.allclose(xh, torch.fft.rfftn(x, dim=sp.dims), rtol=0, atol=tol)
+    back = sp.ifft(xh)
+    assert back.dtype == dtype and torch.allclose(back, torch.fft.irfftn(xh, s=shape, dim=sp.dims), rtol=0, atol=tol)
+    assert torch.allclose(back, x, rtol=0, atol=tol)
+    assert torch.equal(sp.ifft(xh[0]), torch.fft.irfftn(xh[0], s=shape, dim=sp.dims))  # one field: torch's call
