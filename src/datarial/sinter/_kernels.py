@@ -57,6 +57,19 @@ def phis(z):  # pragma: no cover - compiled
     return p1, p2
 
 
+@njit(inline="always", fastmath={"contract"}, cache=True)
+def phi1(z):  # pragma: no cover - compiled
+    """φ₁(z) alone, as in :func:`phis` (the exponential-Euler step needs no φ₂)."""
+    y = min(max(z, -Z_MAX), Z_MAX) * (1.0 / 2.0**DOUBLINGS)
+    p1 = 1.0
+    for k in range(TERMS):
+        p1 = 1.0 + p1 * (y * _C1[k])
+    for _ in range(DOUBLINGS):
+        p1 = 0.5 * p1 * (2.0 + y * p1)
+        y = 2.0 * y
+    return -1.0 / z if z < -Z_MAX else p1
+
+
 @njit(inline="always", cache=True)
 def _rate(v, r, s2, c):  # pragma: no cover - compiled
     """−L ∂f/∂ηᵢ of one field value v at density r, with s2 = Σηⱼ² and c = 12 L B."""
@@ -104,10 +117,13 @@ def react(rho, eta, out, L, B, dh, m, second):  # pragma: no cover - compiled
                     v = e[f, i]
                     rate = _rate(v, r[i], s2[i], c)
                     z = -dh * c * ((1.0 - r[i]) - 2.0 * (2.0 - r[i]) * v + s2[i] + 2.0 * v * v)
-                    p1, p2 = phis(z)
-                    r0[f, i] = rate
-                    zs[f, i] = z
-                    p2s[f, i] = p2
+                    if second:
+                        p1, p2 = phis(z)
+                        r0[f, i] = rate
+                        zs[f, i] = z
+                        p2s[f, i] = p2
+                    else:
+                        p1 = phi1(z)
                     pred[f, i] = v + dh * p1 * rate
             if second:
                 _sum_squares(pred, s2, w)
