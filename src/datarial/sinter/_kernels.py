@@ -7,11 +7,11 @@ each value once.  Same arithmetic: every field of a voxel is updated from the
 sums Σηⱼ² of the start of the sub-step (Jacobi), by exponential Euler (and, for
 ``order=2``, the ETD2RK corrector).
 
-Its φ-functions are computed by :func:`phis`, branch-free multiply–adds that
-LLVM turns into SIMD code.  libm's ``expm1`` is a scalar call (numba on PyPI's
-llvmlite has no SVML), which kept the earlier kernel to one voxel at a time:
-on 2 cores, 2 fields of 512², one order-1 call took 6.0 ms against 1.2 ms now
-(``benchmarks/sinter_speed.py``).
+Its φ-functions are computed by :func:`phis` (:func:`phi1` where φ₂ is not
+needed), branch-free multiply–adds that LLVM turns into SIMD code.  libm's
+``expm1`` is a scalar call (numba on PyPI's llvmlite has no SVML), which kept
+the earlier kernel to one voxel at a time; ``python -m benchmarks.sinter_kernels``
+times the two against each other.
 
 :func:`density_terms` gives ∂f/∂ρ and the mobility M in one pass (the torch
 path takes about thirty passes for them).
