@@ -7,8 +7,8 @@ each value once.  Same arithmetic: every field of a voxel is updated from the
 sums Σηⱼ² of the start of the sub-step (Jacobi), by exponential Euler (and, for
 ``order=2``, the ETD2RK corrector).
 
-Its φ-functions are computed by :func:`phis` (:func:`phi1` where φ₂ is not
-needed), branch-free multiply–adds that LLVM turns into SIMD code.  libm's
+Its φ-functions are computed by :func:`phis`, branch-free multiply–adds that
+LLVM turns into SIMD code.  libm's
 ``expm1`` is a scalar call (numba on PyPI's llvmlite has no SVML), which kept
 the earlier kernel to one voxel at a time; ``python -m benchmarks.sinter_kernels``
 times the two against each other.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-BLOCK = 2048  # voxels per parallel work item: the block's scratch (fields × BLOCK doubles, 5 arrays) stays in L2
+BLOCK = 2048  # voxels per parallel work item; its scratch is 5 arrays of fields × BLOCK doubles (160 KB for 2 fields)
 
 # φ₁(z) = (eᶻ − 1)/z and φ₂(z) = (eᶻ − 1 − z)/z² by scaling and doubling: the series at y = z/2ᵏ, then k times
 #   φ₁(2y) = φ₁(y)(E + 1)/2,  φ₂(2y) = (φ₂(y)(E + 1) + φ₁(y))/4,  E = e^y = 1 + yφ₁(y),
@@ -55,19 +55,6 @@ def phis(z):  # pragma: no cover - compiled
     p1 = -1.0 / z if far else p1
     p2 = -(1.0 + z) / (z * z) if far else p2
     return p1, p2
-
-
-@njit(inline="always", fastmath={"contract"}, cache=True)
-def phi1(z):  # pragma: no cover - compiled
-    """φ₁(z) alone, as in :func:`phis` (the exponential-Euler step needs no φ₂)."""
-    y = min(max(z, -Z_MAX), Z_MAX) * (1.0 / 2.0**DOUBLINGS)
-    p1 = 1.0
-    for k in range(TERMS):
-        p1 = 1.0 + p1 * (y * _C1[k])
-    for _ in range(DOUBLINGS):
-        p1 = 0.5 * p1 * (2.0 + y * p1)
-        y = 2.0 * y
-    return -1.0 / z if z < -Z_MAX else p1
 
 
 @njit(inline="always", cache=True)
@@ -117,13 +104,15 @@ def react(rho, eta, out, L, B, dh, m, second):  # pragma: no cover - compiled
                     v = e[f, i]
                     rate = _rate(v, r[i], s2[i], c)
                     z = -dh * c * ((1.0 - r[i]) - 2.0 * (2.0 - r[i]) * v + s2[i] + 2.0 * v * v)
+                    # Two arms, each vectorised: order 1 stores nothing for the corrector, and LLVM drops φ₂'s
+                    # arithmetic there (φ₂ computed before the branch and stored in one arm made the loop scalar: about 30× slower)
                     if second:
                         p1, p2 = phis(z)
                         r0[f, i] = rate
                         zs[f, i] = z
                         p2s[f, i] = p2
                     else:
-                        p1 = phi1(z)
+                        p1, _ = phis(z)
                     pred[f, i] = v + dh * p1 * rate
             if second:
                 _sum_squares(pred, s2, w)
