@@ -8,7 +8,9 @@ normal velocity −M_vol ∂μ/∂n) the mode decays as a(t) = a₀ exp(−λt) 
     λ = M_vol γ_s m (m² − 1) / R³,
 
 so this checks the phase field's volume-diffusion kinetics where no neck is
-involved.  The outline is the ρ = ½ contour, read along 720 rays; a(t) is
+involved.  With M_vap > 0 the sharp limit is two-sided: the vapour carries
+its share, and the rate is (M_vol + M_vap)/M_vol times λ (the table's λ is
+the one-sided one).  The outline is the ρ = ½ contour, read along 720 rays; a(t) is
 twice the modulus of its m-th Fourier coefficient.  The table gives λ fitted
 over the whole run with a floor, a(t) = a∞ + b exp(−λt), and the local rate
 between samples, both against the sharp rate at the run's mean radius.
