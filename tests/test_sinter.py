@@ -808,15 +808,18 @@ def test_outline_harmonic_reads_the_amplitude_of_a_drawn_outline():
 
 
 def test_perturbed_circle_relaxes_at_the_sharp_volume_diffusion_rate():
-    """A 2D particle r = R + a cos 3θ with volume diffusion only decays at first at the one-sided Mullins–Sekerka
-    rate λ = M_vol γ_s m(m² − 1)/R³ of the model's sharp-interface limit (R = 16, surface 4.8 cells wide, a small
-    vapour mobility): the mean rate from 0.2/λ to 1.2/λ within 15 % of λ (0.92 when written; later the decay slows,
-    see benchmarks/sinter_relax)."""
+    """A 2D particle r = R + a cos 3θ with volume diffusion only decays as one exponential at the two-sided
+    Mullins–Sekerka rate (M_vol + M_vap) γ_s m(m² − 1)/R³ of the model's sharp-interface limit (R = 16, surface
+    4.8 cells wide, M_vap = 0.1 so that the vapour keeps up with the surface): the mean rate from 0.25/λ to 2/λ
+    within 10 % (1.07 when written) and the last four local rates within 5 % of each other (see
+    benchmarks/sinter_relax; with M_vap = 0 or 0.01 the decay slows)."""
     from benchmarks.sinter_relax import BASE, relax
 
-    p = BASE.replace(M_vap=0.01, A=8.0, B=0.5, kappa_rho=20.0, kappa_eta=10.0)
-    run = relax(p, 16.0, 3, 1.0, 0.03, 1.2, samples=6)
+    p = BASE.replace(M_vap=0.1, A=8.0, B=0.5, kappa_rho=20.0, kappa_eta=10.0)
+    run = relax(p, 16.0, 3, 1.0, 0.03, 2.0, samples=8)
+    two_sided = run["sharp_rate"] * (p.M_vol + p.M_vap) / p.M_vol
     t, a = np.array(run["t"]), np.array(run["amplitude"])
-    early = math.log(a[1] / a[-1]) / (t[-1] - t[1])
-    assert early / run["sharp_rate"] == pytest.approx(1.0, abs=0.15)
-    assert a[-1] < 0.45 * a[0]
+    assert math.log(a[1] / a[-1]) / (t[-1] - t[1]) / two_sided == pytest.approx(1.0, abs=0.1)
+    local = -np.diff(np.log(a[-5:])) / np.diff(t[-5:])
+    assert local.max() / local.min() < 1.05
+    assert a[-1] < 0.2 * a[0]
