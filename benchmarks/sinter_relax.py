@@ -77,7 +77,8 @@ def harmonic(values: np.ndarray, m: int) -> float:
 def relax(params: Parameters, radius: float, mode: int, amplitude: float, dt: float, periods: float,
           samples: int = 30, dtype: str = "float64") -> dict:
     """Run the relaxation; returns the series and the fits (rates in 1/reduced time)."""
-    gamma = interface_properties(params).gamma_s
+    interface = interface_properties(params)
+    gamma = interface.gamma_s
     n = int(2 * (radius + amplitude) + 32)
     n += n % 2
     c = (n - 1) / 2
@@ -110,7 +111,8 @@ def relax(params: Parameters, radius: float, mode: int, amplitude: float, dt: fl
         ring = map_coordinates(rho, [c + (r_mean + d) * np.sin(ANGLES), c + (r_mean + d) * np.cos(ANGLES)], order=3)
         vapour.append((d, float(ring.mean()), harmonic(ring, mode)))
     spectrum = np.abs(np.fft.rfft(r - r.mean()))[:13] * 2 / len(r)
-    return {"t": ts, "amplitude": amps, "mean_radius": means, "gamma_s": gamma, "sharp_rate": sharp,
+    return {"t": ts, "amplitude": amps, "mean_radius": means, "gamma_s": gamma, "width_s": interface.width_s,
+            "sharp_rate": sharp,
             "a_inf": float(a_inf), "b": float(b), "rate": float(lam), "vapour": vapour,
             "spectrum": spectrum.tolist(), "grid": n, "wall_s": wall}
 
@@ -157,11 +159,10 @@ def main(argv=None) -> int:
         ap.error(f"--set: name=value pairs of model parameters ({exc})")
     run = relax(params, args.radius, args.mode, args.amplitude, args.dt, args.periods, dtype=args.dtype)
     cmd = " ".join(["python -m benchmarks.sinter_relax", *(argv if argv is not None else sys.argv[1:])])
-    width = interface_properties(params).width_s
     lines = [f"# Relaxation of a perturbed circle by volume diffusion (m = {args.mode})", "",
              f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}: R = {args.radius:g}, "
              f"a₀ = {args.amplitude:g} cells, Δt = {args.dt:g} (SBDF2 + ETD2RK), {args.dtype}; surface width (10–90 %) "
-             f"{width:.2f} cells; M_vol {params.M_vol:g}, M_vap {params.M_vap:g}, M_surf {params.M_surf:g}, L {params.L:g}.",
+             f"{run['width_s']:.2f} cells; M_vol {params.M_vol:g}, M_vap {params.M_vap:g}, M_surf {params.M_surf:g}, L {params.L:g}.",
              "", *report(run)]
     print("\n".join(lines))
     if args.out:
