@@ -45,9 +45,18 @@ in its zero-width (sharp-interface) limit, as a reference for these runs.
 ``--neck 0.25`` starts from Kuczynski's filled neck of x/r = 0.25 instead of
 two bare grains overlapping by half a cell.  ``--one-grain`` makes the two
 particles one grain, without a boundary between them (dihedral angle 180°).
+``--sharp-start 0.3`` (2D, one grain, vol or surf) starts instead from the
+sharp-interface model's own neck: :func:`datarial.sinter.sharp.grow_neck`
+grows two unit cylinders from Kuczynski's x/r = 0.2 (256 points) to
+``--until``, keeps its curve where x/r first reaches 0.3, and the phase field
+starts from that curve drawn on the grid (area fractions from 4 × 4 samples
+per cell, cut at ½).  The table then gives, beside each sample, the sharp
+model's time from the same neck to the same x/r, in the phase field's units
+(r³/(M_vol γ_s) per sharp time unit for volume diffusion, r⁴/(M_surf δ_s γ_s)
+for surface diffusion, δ_s = ∫ρ²(1−ρ)² across the surface), and n of both.
 
 Run: ``python -m benchmarks.sinter_neck [--mechanism surf|gb|vol] [--radius 20] [--dim 3] [--time 200]
-[--dt 0.1 | 0.03,0.01] [--order 1|2] [--until 0.6] [--neck 0.25] [--device cpu|cuda] [--set k_st=10,m_tr=50] [--out FILE-STEM] [--from FILE-STEM]``;
+[--dt 0.1 | 0.03,0.01] [--order 1|2] [--until 0.6] [--neck 0.25 | --sharp-start 0.3] [--device cpu|cuda] [--set k_st=10,m_tr=50] [--out FILE-STEM] [--from FILE-STEM]``;
 ``--radius 20,40,60`` runs a resolution study; with three radii or more it
 also extrapolates n to r → ∞ by a line n = n∞ + a/r (an error of order
 interface width / r vanishes there).  ``--dt 0.03,0.01,0.003`` runs a
@@ -57,7 +66,11 @@ steps the density by stabilised SBDF2 and the grain fields' reaction by
 ETD2RK, second order in Δt.  ``--dtype float64`` runs in double precision
 (float32's round-off lowers n in long runs).  ``--from STEM``
 rebuilds the tables of ``benchmarks/results/STEM.md`` from its stored series
-without simulating.
+without simulating.  ``--compare STEM,STEM2 --sharp sinter_neck_sharp_vol_points``
+compares stored one-grain runs with a stored sharp-interface run (its run of
+256 points, or ``--sharp STEM:INDEX``): the time each takes from its own start
+to each x/r, as the ratio t_phase-field / t_sharp (in the phase field's units,
+see ``--sharp-start``), without simulating.
 """
 
 from __future__ import annotations
@@ -77,7 +90,8 @@ import torch
 from datarial.errors import DatarialError
 from datarial.sinter.measures import neck_curvature_radius, neck_exponent_integrated, neck_exponents
 from datarial.sinter.model import Parameters, interface_properties
-from datarial.sinter.packing import as_one_grain, two_particles
+from datarial.sinter.packing import Packing, as_one_grain, random_rotations, two_particles
+from datarial.sinter.sharp import grow_neck
 from datarial.sinter.solver import Simulation, SolverSettings, initial_state, neck_radius
 
 RESULTS = Path(__file__).with_name("results")
@@ -91,9 +105,51 @@ ORDER = {1: "stabilised Euler", 2: "stabilised SBDF2 with the ETD2RK reaction (s
 WINDOWS = ((0.15, 0.3), (0.2, 0.4), (0.3, 0.5), (0.4, 0.6))
 
 
+def curve_start(shape: tuple[int, int], r: int, curve: np.ndarray) -> tuple[Packing, np.ndarray]:
+    """One grain whose outline is ``curve`` (complex points in radii, centres at ±c on the real axis, as
+    :func:`datarial.sinter.sharp.grow_neck` keeps it) scaled by r and centred on a 2D grid, and the two
+    centres (cells) between which to measure its neck.
+
+    A cell is solid where at least half of its 4 × 4 sub-samples lie inside the curve.
+    """
+    from matplotlib.path import Path as Outline
+
+    mid = (np.asarray(shape, float) - 1) / 2
+    c = float(curve.real.max()) - 1.0  # each cylinder's far end lies one radius beyond its centre
+    if 2 * r * (c + 1) + 8 > shape[-1] or 2 * r * float(np.abs(curve.imag).max()) + 8 > shape[0]:
+        raise DatarialError(f"a neck of two cylinders of radius {r} does not fit a grid of {shape} with a margin")
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    pts = np.column_stack([(xx.ravel() - mid[1]) / r, (yy.ravel() - mid[0]) / r])
+    outline = Outline(np.column_stack([curve.real, curve.imag]))
+    offsets = (np.arange(4) - 1.5) / 4
+    inside = sum(outline.contains_points(pts + np.array([ox, oy]) / r).astype(int) for oy in offsets for ox in offsets)
+    labels = (inside.reshape(shape) >= 8).astype(np.int32)
+    centres = np.array([[mid[0], mid[1] - c * r], [mid[0], mid[1] + c * r]])
+    return Packing(labels, centres.mean(axis=0, keepdims=True), random_rotations(1, np.random.default_rng(0))), centres
+
+
+def sharp_time_unit(params: Parameters, r: int, mechanism: str) -> float:
+    """The phase field's reduced time per time unit of the sharp-interface model, for grains of radius r cells."""
+    props = interface_properties(params)
+    if mechanism == "vol":
+        return r**3 / (params.M_vol * props.gamma_s)
+    return r**4 / (params.M_surf * props.layer_s * props.gamma_s)
+
+
+def sharp_reference(params: Parameters, r: int, mechanism: str, start: float, until: float) -> dict:
+    """The sharp model's neck from Kuczynski's x/r = 0.2 to ``until``: its series from the first x/r ≥ ``start``
+    on, with times from there in the phase field's units, and its curve there (radii)."""
+    rec = grow_neck(points=256, neck=0.2, until=until, mechanism=mechanism, snapshot=start)
+    snap, unit = rec["snapshot"], sharp_time_unit(params, r, mechanism)
+    ts, xs = np.array(rec["t"]), np.array(rec["x_over_r"])
+    keep = ts >= snap["t"]
+    return {"start": snap["x_over_r"], "t": list((ts[keep] - snap["t"]) * unit), "x_over_r": list(xs[keep]),
+            "rho_neck": list(np.array(rec["rho_over_r"])[keep] * r), "time_unit": unit, "curve": snap["curve"]}
+
+
 def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples: int, until: float,
          neck: float = 0.0, order: int = 1, dtype: str = "float32", one_grain: bool = False,
-         device: str = "cpu") -> dict:
+         device: str = "cpu", eta_step: float | None = None, curve: np.ndarray | None = None) -> dict:
     """The neck of two grains of radius r measured at geometrically spaced times.
 
     Returns the run's record: t, x/r, the measured neck curvature radius ρ
@@ -106,17 +162,22 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
     ``dtype``: float32 or float64.  ``one_grain``: both particles are one
     grain, so there is no grain boundary (the neck is measured between the
     particles' centres; the approach is not recorded).  ``device``: cpu, cuda, …
+    ``eta_step``: the grain fields' sub-step (reduced time; None: one sub-step per Δt).
+    ``curve``: start from this outline of one grain instead (2D, see :func:`curve_start`).
     """
     shape = (2 * r + 12, 2 * r + 12, 4 * r + 16) if dim == 3 else (2 * r + 16, 4 * r + 24)
-    s = SolverSettings(dt=dt, adaptive=False, dtype=dtype, order=order, device=device)
-    start = two_particles(shape, r, overlap=0.0, neck=neck * r) if neck > 0 else two_particles(shape, r, overlap=0.5)
-    ends = start.centres if one_grain else None
-    if one_grain:
-        start = as_one_grain(start)
+    s = SolverSettings(dt=dt, adaptive=False, dtype=dtype, order=order, device=device, eta_step=eta_step)
+    if curve is not None:
+        start, ends = curve_start(shape, r, curve)
+    else:
+        start = two_particles(shape, r, overlap=0.0, neck=neck * r) if neck > 0 else two_particles(shape, r, overlap=0.5)
+        ends = start.centres if one_grain else None
+        if one_grain:
+            start = as_one_grain(start)
     sim = Simulation(initial_state(start, s), params, s)
 
     def distance() -> float:
-        return math.nan if one_grain else float(np.linalg.norm(np.diff(sim.state.grains.centre[:2], axis=0)))
+        return math.nan if one_grain or curve is not None else float(np.linalg.norm(np.diff(sim.state.grains.centre[:2], axis=0)))
 
     d0 = distance()
     t0 = time.perf_counter()
@@ -150,19 +211,29 @@ def main(argv=None) -> int:
                     help="time order of the step: 1 stabilised Euler, 2 stabilised SBDF2 with the ETD2RK reaction")
     ap.add_argument("--neck", type=float, default=0.0,
                     help="start from a filled Kuczynski neck of this x/r (default: bare grains overlapping by 0.5 cell)")
+    ap.add_argument("--sharp-start", type=float, default=0.0,
+                    help="2D, one grain: start from the sharp-interface model's neck at this x/r (grown from 0.2)")
     ap.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                     help="float32 (default; its round-off lowers n in long runs, see the README) or float64")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (the same run on a GPU)")
     ap.add_argument("--samples", type=int, default=60, help="neck measurements, geometrically spaced in time")
     ap.add_argument("--one-grain", action="store_true",
                     help="both particles one grain: no grain boundary between them (dihedral angle 180°)")
+    ap.add_argument("--eta-step", type=float, default=None,
+                    help="step the grain fields in sub-steps of at most this (reduced time; default one per Δt)")
     ap.add_argument("--set", default="", help="model parameters to change, e.g. rho0=0.9816,m_tr=200")
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default: print only)")
     ap.add_argument("--from", dest="source", default=None, metavar="STEM",
                     help="rebuild the tables of benchmarks/results/STEM.md from its stored series, without simulating")
+    ap.add_argument("--compare", default=None, metavar="STEM,STEM2",
+                    help="stored one-grain runs to compare with a stored sharp-interface run (--sharp), without simulating")
+    ap.add_argument("--sharp", default="sinter_neck_sharp_vol_points", metavar="STEM[:INDEX]",
+                    help="the stored sharp-interface run for --compare (default: its run of 256 points)")
     args = ap.parse_args(argv)
     if args.source:
         return reanalyse(args.source)
+    if args.compare:
+        return compare(args.compare.split(","), args.sharp, args.out)
     try:
         radii = [int(v) for v in args.radius.split(",")]
     except ValueError:
@@ -180,22 +251,44 @@ def main(argv=None) -> int:
         params = MECHANISMS[args.mechanism].replace(**changes)
     except (ValueError, DatarialError) as exc:
         ap.error(f"--set: name=value pairs of model parameters ({exc})")
+    if args.sharp_start:
+        if not (args.dim == 2 and args.one_grain and args.mechanism in ("vol", "surf") and not args.neck):
+            ap.error("--sharp-start: a 2D run of one grain (--dim 2 --one-grain), volume or surface diffusion, "
+                     "without --neck")
+        if not 0.2 < args.sharp_start < args.until:
+            ap.error(f"--sharp-start {args.sharp_start:g}: an x/r between 0.2 (the sharp model's start) and "
+                     f"--until {args.until:g}")
+    if args.eta_step is not None and not args.eta_step > 0:
+        ap.error(f"--eta-step: a positive number (reduced time), got {args.eta_step!r}")
     width = interface_properties(params).width_s
     cmd = " ".join(["python -m benchmarks.sinter_neck", *(argv if argv is not None else sys.argv[1:])])
     lines = [f"# Neck growth of two {'particles of one grain' if args.one_grain else 'grains'}: "
              f"{args.mechanism} diffusion, {args.dim}D", "",
              f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
              f"{', ' + torch.cuda.get_device_name() if args.device.startswith('cuda') else ''}: fixed "
-             f"Δt = {', '.join(f'{v:g}' for v in steps)}, {ORDER[args.order]}, {args.dtype}. Surface width (10–90 %) {width:.2f} cells. "
+             f"Δt = {', '.join(f'{v:g}' for v in steps)}, {ORDER[args.order]}, {args.dtype}"
+             + (f", grain fields in sub-steps of at most {args.eta_step:g}" if args.eta_step else "")
+             + f". Surface width (10–90 %) {width:.2f} cells. "
              f"Expected for {args.mechanism} diffusion: n ≈ {EXPECTED[args.mechanism]}. Mobilities M_surf "
-             f"{params.M_surf:g}, M_gb {params.M_gb:g}, M_vol {params.M_vol:g}; rigid-body motion "
+             f"{params.M_surf:g}, M_gb {params.M_gb:g}, M_vol {params.M_vol:g}, M_vap {params.M_vap:g}; grain-field "
+             f"mobility L {params.L:g}; rigid-body motion "
              + (f"k_st {params.k_st:g}, m_tr {params.m_tr:g}, ρ0 {params.rho0:g}." if params.m_tr > 0 else "off.")]
     series: list[dict] = []
     by_step = len(steps) > 1
     for r in radii:
+        ref = None
+        if args.sharp_start:
+            t0 = time.perf_counter()
+            ref = sharp_reference(params, r, args.mechanism, args.sharp_start, args.until)
+            print(f"sharp model: x/r {ref['start']:.4f} reached, on to {args.until:g} "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
         for dt in steps:
-            series.append(grow(params, args.dim, r, args.time * (r / radii[0]) ** 4, dt, args.samples,
-                               args.until, args.neck, args.order, args.dtype, args.one_grain, args.device))
+            run = grow(params, args.dim, r, args.time * (r / radii[0]) ** 4, dt, args.samples,
+                       args.until, args.neck, args.order, args.dtype, args.one_grain, args.device,
+                       args.eta_step, None if ref is None else ref["curve"])
+            if ref is not None:
+                run["sharp"] = {k: v for k, v in ref.items() if k != "curve"}
+            series.append(run)
             print("\n".join((lines if len(series) == 1 else []) + section(series[-1], args.mechanism, by_step)),
                   flush=True)
     tail = timestep(series) if by_step else resolution(series, width)
@@ -207,12 +300,21 @@ def main(argv=None) -> int:
     return 0
 
 
-def estimates(run: dict) -> dict[tuple[float, float], tuple[float, float, int, float]]:
+def estimates(run: dict, windows=WINDOWS) -> dict[tuple[float, float], tuple[float, float, int, float]]:
     """For each x/r window of one run: (n from log t – log x, n from the rate form, samples,
     n from the integrated law)."""
     ts, xs = np.array(run["t"]), np.array(run["x_over_r"])
     return {(lo, hi): (*neck_exponents(ts, xs, lo, hi), neck_exponent_integrated(ts, xs, lo, hi))
-            for lo, hi in WINDOWS}
+            for lo, hi in windows}
+
+
+def run_windows(run: dict) -> tuple[tuple[float, float], ...]:
+    """The x/r windows of a run's tables: WINDOWS, and for a run from the sharp model's neck also the window
+    from 0.05 past that start (past the drawn start's settling) to the last sample's x/r (two decimals)."""
+    ref = run.get("sharp")
+    if ref is None:
+        return WINDOWS
+    return (*WINDOWS, (round(ref["start"] + 0.05, 2), round(float(max(run["x_over_r"])), 2)))
 
 
 def shape_terms(run: dict, lo: float, hi: float, mechanism: str) -> tuple[float, float, float]:
@@ -254,24 +356,52 @@ def section(run: dict, mechanism: str, by_step: bool = False) -> list[str]:
     """
     r, ts, xs = run["radius"], np.array(run["t"]), np.array(run["x_over_r"])
     shaped = "rho_neck" in run
+    ref = run.get("sharp")
     title = f"r = {r} cells, Δt = {run['dt']:g}" if by_step else f"r = {r} cells"
-    lines = ["", f"## {title}, grid {tuple(run['grid'])}, {run['wall_s']:.1f} s", "",
-             "| t (reduced) | x/r | neck curvature radius x²/2r [cells] |"
-             + (" measured ρ [cells] | approach h [cells] |" if shaped else ""),
-             "|---:|---:|---:|" + ("---:|---:|" if shaped else "")]
+    lines = ["", f"## {title}, grid {tuple(run['grid'])}, {run['wall_s']:.1f} s", ""]
+    if ref is not None:
+        lines += [f"Started from the sharp model's neck at x/r = {ref['start']:.4f}; its time unit is "
+                  f"{ref['time_unit']:.4g} reduced time units here.", ""]
+    lines += ["| t (reduced) | x/r | neck curvature radius x²/2r [cells] |"
+              + (" measured ρ [cells] | approach h [cells] |" if shaped else "")
+              + (" sharp model: time to this x/r [reduced] | t / t_sharp | sharp ρ [cells] |" if ref else ""),
+              "|---:|---:|---:|" + ("---:|---:|" if shaped else "") + ("---:|---:|---:|" if ref else "")]
     step = max(1, len(ts) // 12)
     for i in range(0, len(ts), step):
-        lines.append(f"| {ts[i]:.4g} | {xs[i]:.3f} | {(xs[i] * r) ** 2 / (2 * r):.2f} |"
-                     + (f" {_fmt(run['rho_neck'][i])} | {_fmt(run['approach'][i])} |" if shaped else ""))
+        row = (f"| {ts[i]:.4g} | {xs[i]:.3f} | {(xs[i] * r) ** 2 / (2 * r):.2f} |"
+               + (f" {_fmt(run['rho_neck'][i])} | {_fmt(run['approach'][i])} |" if shaped else ""))
+        if ref is not None:
+            t_sh = sharp_time_at(ref, xs[i])
+            row += (f" {t_sh:.4g} | {_fmt(ts[i] / t_sh) if t_sh > 0 else '–'} |"
+                    f" {_fmt(float(np.interp(xs[i], ref['x_over_r'], ref['rho_neck'])))} |")
+        lines.append(row)
     lines += ["", "| x/r window | samples | n from log t vs log x | n from the rate, log(dx/dt) vs log x "
               "| n from the integrated law xⁿ = x₀ⁿ + Kt |"
               + (" p: ρ ∝ xᵖ (classical 2) | q: h ∝ x^q (classical 2) | s: flux law ∝ xˢ (classical 0) |"
                  if shaped else ""),
               "|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if shaped else "")]
-    for (lo, hi), (nt, nr, k, ni) in estimates(run).items():
+    windows = run_windows(run)
+    for (lo, hi), (nt, nr, k, ni) in estimates(run, windows).items():
         extra = "".join(f" {_fmt(v)} |" for v in shape_terms(run, lo, hi, mechanism)) if shaped else ""
         lines.append(f"| {lo}–{hi} | {k} | {_fmt(nt)} | {_fmt(nr)} | {_fmt(ni)} |" + extra)
+    if ref is not None:
+        lines += ["", "The sharp model from the same neck (its own samples, about one per 0.2 % of x/r):", "",
+                  "| x/r window | n from the rate | n from the integrated law | p: ρ ∝ xᵖ |", "|---|---:|---:|---:|"]
+        sharp_run = {"radius": r, "t": ref["t"], "x_over_r": ref["x_over_r"], "rho_neck": ref["rho_neck"],
+                     "approach": [math.nan] * len(ref["t"])}
+        for (lo, hi), (_, nr, _, ni) in estimates(sharp_run, windows).items():
+            if ref["x_over_r"][0] > lo + 1e-9 or ref["x_over_r"][-1] < hi:
+                lines.append(f"| {lo}–{hi} | – | – | – |")  # the window reaches beyond the shared series
+                continue
+            lines.append(f"| {lo}–{hi} | {_fmt(nr)} | {_fmt(ni)} | {_fmt(shape_terms(sharp_run, lo, hi, mechanism)[0])} |")
     return lines
+
+
+def sharp_time_at(ref: dict, x: float) -> float:
+    """The sharp model's time (phase-field units) from the shared start to x/r = x, interpolated; NaN beyond its
+    series."""
+    xs = np.array(ref["x_over_r"])
+    return float(np.interp(x, xs, ref["t"])) if xs[0] <= x <= xs[-1] else math.nan
 
 
 def resolution(series: list[dict], width: float) -> list[str]:
@@ -353,6 +483,63 @@ def reanalyse(stem: str) -> int:
     lines = header + ["", note] + [line for run in runs for line in section(run, mechanism, by_step)] + tail
     print("\n".join(lines))
     write(stem, lines, record)
+    return 0
+
+
+COMPARE_AT = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+
+
+def stored_parameters(record: dict) -> Parameters:
+    """The model parameters of a stored run: its mechanism's, changed by the ``--set`` of its command."""
+    words = record["command"].split()
+    changes = words[words.index("--set") + 1] if "--set" in words else ""
+    return MECHANISMS[record["mechanism"]].replace(
+        **{k: float(v) for k, _, v in (item.partition("=") for item in changes.split(",") if item)})
+
+
+def compare(stems: list[str], sharp_stem: str, out: str | None = None) -> int:
+    """The table of ``--compare``: t_phase-field / t_sharp at each x/r of COMPARE_AT, both from their own start."""
+    name, _, index = sharp_stem.partition(":")
+    try:
+        runs = json.loads((RESULTS / f"{name}.json").read_text())["runs"]
+        ref = runs[int(index)] if index else next(run for run in runs if run.get("points") == 256)
+    except (OSError, ValueError, KeyError, IndexError, StopIteration) as exc:
+        raise SystemExit(f"--sharp {sharp_stem}: cannot read a stored sharp run from {RESULTS / (name + '.json')} "
+                         f"({exc!r})") from None
+    xs_ref, ts_ref = np.array(ref["x_over_r"]), np.array(ref["t"])
+    lines = ["# Phase field against the sharp model: time to each neck from each model's own start", "",
+             f"`python -m benchmarks.sinter_neck --compare {','.join(stems)} --sharp {sharp_stem}`: t_phase-field / "
+             f"t_sharp (the sharp model's time in the phase field's units, r³/(M_vol γ_s) or r⁴/(M_surf δ_s γ_s) per "
+             f"unit); the sharp run starts at x/r = {xs_ref[0]:.3f}.", "",
+             "| run | r | start | " + " | ".join(f"x/r {x:g}" for x in COMPARE_AT) + " |",
+             "|---|---:|---|" + "---:|" * len(COMPARE_AT)]
+    for stem in stems:
+        try:
+            record = json.loads((RESULTS / f"{stem}.json").read_text())
+            params = stored_parameters(record)
+        except (OSError, ValueError, KeyError, DatarialError) as exc:
+            raise SystemExit(f"--compare {stem}: cannot read the stored run ({exc!r})") from None
+        words = record["command"].split()
+        start = ("sharp neck " + words[words.index("--sharp-start") + 1] if "--sharp-start" in words
+                 else "Kuczynski " + words[words.index("--neck") + 1] if "--neck" in words else "bare, overlap ½ cell")
+        for run in record["runs"]:
+            unit = sharp_time_unit(params, run["radius"], record["mechanism"])
+            xs, ts = np.array(run["x_over_r"]), np.array(run["t"])
+            cells = []
+            for x in COMPARE_AT:
+                if not (xs[0] <= x <= xs[-1] and xs_ref[0] <= x <= xs_ref[-1]):
+                    cells.append("–")
+                    continue
+                t_sharp = float(np.interp(x, xs_ref, ts_ref)) * unit
+                if "sharp" in run:  # the sharp model's time from the shared start instead
+                    t_sharp = sharp_time_at(run["sharp"], x)
+                cells.append(_fmt(float(np.interp(x, xs, ts)) / t_sharp))
+            lines.append(f"| {stem} | {run['radius']} | {start} | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+    if out:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f"{out}.md").write_text("\n".join(lines) + "\n")
+        print("wrote", RESULTS / f"{out}.md")
     return 0
 
 

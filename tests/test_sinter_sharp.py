@@ -86,3 +86,14 @@ def test_surface_diffusion_neck_grows_and_blunts_with_area_conserved():
     assert abs(run["area_drift"]) < 1e-4
     # surface diffusion fills the sharp start's neck fast: ρ grows well beyond Kuczynski's x²/2(1 − x)
     assert rho[-1] > 1.5 * x[-1] ** 2 / (2.0 * (1.0 - x[-1]))
+
+
+def test_grow_neck_keeps_its_curve_where_the_neck_first_reaches_the_snapshot():
+    run = sharp.grow_neck(points=128, neck=0.25, until=0.265, step_fraction=0.02, snapshot=0.26)
+    snap = run["snapshot"]
+    xs = np.array(run["x_over_r"])
+    first = int(np.argmax(xs >= 0.26))
+    assert snap["x_over_r"] == xs[first] and snap["t"] == run["t"][first]
+    assert sharp.neck_of(snap["curve"])[0] == pytest.approx(snap["x_over_r"], abs=1e-9)
+    with pytest.raises(DatarialError, match="snapshot = 0.3"):
+        sharp.grow_neck(points=64, neck=0.25, until=0.27, snapshot=0.3)

@@ -221,7 +221,7 @@ def neck_of(z: np.ndarray) -> tuple[float, float]:
 
 def grow_neck(points: int = 256, neck: float = 0.2, until: float = 0.6, step_fraction: float = 0.002,
               progress: Callable[[float], None] | None = None, remesh_every: int = 1,
-              mechanism: str = "vol") -> dict:
+              mechanism: str = "vol", snapshot: float | None = None) -> dict:
     """The neck of two unit cylinders from half-width ``neck`` to ``until`` (radii) by volume diffusion
     (``mechanism`` "vol") or surface diffusion ("surf").
 
@@ -233,7 +233,10 @@ def grow_neck(points: int = 256, neck: float = 0.2, until: float = 0.6, step_fra
     called with x/r after every step.  ``remesh_every``: redistribute the
     points after every this many steps (between, they move along the normal
     only); each redistribution adds a little interpolation error, which over
-    some thousand steps can make the curve run away.
+    some thousand steps can make the curve run away.  ``snapshot``: also keep
+    the curve (complex points, radii, centres at ±c on the real axis) the first
+    time x/r reaches this, as ``record["snapshot"]`` = {"t", "x_over_r",
+    "curve"}, so that another model can start from this model's own neck.
     """
     if remesh_every < 1:
         raise DatarialError(f"remesh_every = {remesh_every}: redistribute after every 1 or more steps")
@@ -246,6 +249,9 @@ def grow_neck(points: int = 256, neck: float = 0.2, until: float = 0.6, step_fra
     t, dt = 0.0, 1e-9
     ts, xs, rhos = [t], [x], [rho]
     steps = shrinking = 0
+    kept = None
+    if snapshot is not None and not neck < snapshot < until:
+        raise DatarialError(f"snapshot = {snapshot:g}: the neck to keep must lie between the start {neck:g} and {until:g}")
     while x < until:
         v = velocity(z)
         normal = _outward_normal(z)
@@ -281,8 +287,13 @@ def grow_neck(points: int = 256, neck: float = 0.2, until: float = 0.6, step_fra
         ts.append(t)
         xs.append(x)
         rhos.append(rho)
+        if snapshot is not None and kept is None and x >= snapshot:
+            kept = {"t": t, "x_over_r": x, "curve": z.copy()}
         if rate > 0:
             dt = min(step_fraction * x / rate, 2.0 * dt)
         if progress is not None:
             progress(x)
-    return {"t": ts, "x_over_r": xs, "rho_over_r": rhos, "area_drift": area(z) / area0 - 1.0, "steps": steps}
+    record = {"t": ts, "x_over_r": xs, "rho_over_r": rhos, "area_drift": area(z) / area0 - 1.0, "steps": steps}
+    if kept is not None:
+        record["snapshot"] = kept
+    return record
