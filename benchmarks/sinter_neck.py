@@ -69,7 +69,8 @@ rebuilds the tables of ``benchmarks/results/STEM.md`` from its stored series
 without simulating.  ``--compare STEM,STEM2 --sharp sinter_neck_sharp_vol_points``
 compares stored one-grain runs with a stored sharp-interface run (its run of
 256 points, or ``--sharp STEM:INDEX``): the time each takes from its own start
-to each x/r, as the ratio t_phase-field / t_sharp (in the phase field's units,
+to each x/r (the phase field's sparse samples interpolated in log t against
+log x), as the ratio t_phase-field / t_sharp (in the phase field's units,
 see ``--sharp-start``), without simulating.
 """
 
@@ -533,7 +534,7 @@ def compare(stems: list[str], sharp_stem: str, out: str | None = None) -> int:
                 t_sharp = float(np.interp(x, xs_ref, ts_ref)) * unit
                 if "sharp" in run:  # the sharp model's time from the shared start instead
                     t_sharp = sharp_time_at(run["sharp"], x)
-                cells.append(_fmt(float(np.interp(x, xs, ts)) / t_sharp))
+                cells.append(_fmt(_time_at(xs, ts, x) / t_sharp))
             lines.append(f"| {stem} | {run['radius']} | {start} | " + " | ".join(cells) + " |")
     print("\n".join(lines))
     if out:
@@ -541,6 +542,16 @@ def compare(stems: list[str], sharp_stem: str, out: str | None = None) -> int:
         (RESULTS / f"{out}.md").write_text("\n".join(lines) + "\n")
         print("wrote", RESULTS / f"{out}.md")
     return 0
+
+
+def _time_at(xs: np.ndarray, ts: np.ndarray, x: float) -> float:
+    """The time at which a sampled neck reached x/r = x: interpolated in log t against log x between the two
+    samples around it (the samples are sparse and t grows like xⁿ), linearly where one of them is at t = 0."""
+    i = int(np.clip(np.searchsorted(xs, x), 1, len(xs) - 1))
+    (x0, x1), (t0, t1) = xs[i - 1:i + 1], ts[i - 1:i + 1]
+    if t0 <= 0 or x0 <= 0 or x1 <= x0:
+        return float(np.interp(x, xs, ts))
+    return float(np.exp(np.log(t0) + (np.log(x) - np.log(x0)) / (np.log(x1) - np.log(x0)) * (np.log(t1) - np.log(t0))))
 
 
 def _fmt(v: float) -> str:
