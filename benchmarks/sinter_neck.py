@@ -101,7 +101,7 @@ MECHANISMS = {
     "gb": Parameters(M_surf=0.05, M_gb=4.0, M_vol=0.001, M_vap=0.0, k_st=10.0, m_tr=50.0, rho0=1.0),
     "vol": Parameters(M_surf=0.05, M_gb=0.01, M_vol=1.0, M_vap=0.0),
 }
-EXPECTED = {"surf": 7, "gb": 6, "vol": 5}
+EXPECTED = {"surf": 7, "gb": 6, "vol": 5, "surf3d": 7}  # surf3d: the sharp model of two spheres
 ORDER = {1: "stabilised Euler", 2: "stabilised SBDF2 with the ETD2RK reaction (second order)"}
 WINDOWS = ((0.15, 0.3), (0.2, 0.4), (0.3, 0.5), (0.4, 0.6))
 

@@ -3,7 +3,9 @@
 Solves the zero-width limit of the phase-field model's one-grain volume
 diffusion case (``--mechanism vol``, ``datarial.sinter.sharp``: μ harmonic in
 the solid, μ = κ on its surface, V = −∂μ/∂n) or surface-diffusion case
-(``--mechanism surf``: V = ∂²κ/∂s²) from a smooth neck of half-width ``--neck``
+(``--mechanism surf``: V = ∂²κ/∂s²), or the neck of two spheres by surface
+diffusion (``--mechanism surf3d``: V = Δ_s H on the surface of revolution, H
+the sum of the principal curvatures), from a smooth neck of half-width ``--neck``
 to ``--until``, and reports per x/r window the exponent n of xⁿ ∝ t (rate form
 and integrated law, as ``benchmarks.sinter_neck``), the neck shape ρ ∝ xᵖ and
 the drift s of the mechanism's classical flux law.  ``--points 192,256,384`` runs a
@@ -12,7 +14,7 @@ fraction of the neck's time scale x/(dx/dt); with ``--remesh-every 10``, since
 a redistribution after each of a thousand steps can make the curve run away).  ``--compare`` names stored
 phase-field results (``benchmarks/results/STEM.json``) to tabulate beside it.
 
-Run: ``python -m benchmarks.sinter_neck_sharp [--mechanism vol|surf] [--points 256] [--step 0.002] [--neck 0.2]
+Run: ``python -m benchmarks.sinter_neck_sharp [--mechanism vol|surf|surf3d] [--points 256] [--step 0.002] [--neck 0.2]
 [--until 0.62]
 [--remesh-every 1] [--compare sinter_neck_2d_vol_etd2_r80_f64_one_grain,...] [--out FILE-STEM]``
 """
@@ -32,9 +34,14 @@ from benchmarks.sinter_neck import EXPECTED, RESULTS, WINDOWS, _fmt, estimates, 
 from datarial.sinter.sharp import VELOCITY, grow_neck
 
 DEFAULT_COMPARE = {"vol": "sinter_neck_2d_vol_etd2_r80_f64_one_grain,sinter_neck_2d_vol_etd2_r80_f64",
-                   "surf": "sinter_neck_2d_surf_etd2_r40_f64_one_grain,sinter_neck_2d_surf_etd2_dt05_float64"}
+                   "surf": "sinter_neck_2d_surf_etd2_r40_f64_one_grain,sinter_neck_2d_surf_etd2_dt05_float64",
+                   "surf3d": ""}
 LAW = {"vol": ("V = −∂μ/∂n with μ harmonic in the solid and μ = κ on its surface", "r³kT/(DγΩ)", "x²·(dx/dt)·ρ"),
-       "surf": ("V = ∂²κ/∂s² (Mullins)", "r⁴kT/(D_sδ_sγΩ)", "x²·(dx/dt)·ρ²")}
+       "surf": ("V = ∂²κ/∂s² (Mullins)", "r⁴kT/(D_sδ_sγΩ)", "x²·(dx/dt)·ρ²"),
+       "surf3d": ("V = Δ_s H on the surface of revolution, H = κ₁ + κ₂ (Mullins)", "r⁴kT/(D_sδ_sγΩ)",
+                  "x²·(dx/dt)·ρ²")}
+# the flux law of the sphere pair's surface diffusion has the cylinders' form (see benchmarks.sinter_neck)
+FLUX = {"vol": "vol", "surf": "surf", "surf3d": "surf"}
 
 
 def _numbers(text: str, kind, name: str, ap: argparse.ArgumentParser) -> list:
@@ -72,7 +79,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.sinter_neck_sharp", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mechanism", choices=sorted(VELOCITY), default="vol",
-                    help="volume diffusion (one-sided Mullins–Sekerka) or surface diffusion (Mullins)")
+                    help="volume diffusion (one-sided Mullins–Sekerka) or surface diffusion (Mullins), of two "
+                         "cylinders; surf3d: surface diffusion of two spheres")
     ap.add_argument("--points", default="256", help="points on the curve; a comma list gives a resolution study")
     ap.add_argument("--step", default="0.002", help="step as a fraction of x/(dx/dt); a comma list gives a step study")
     ap.add_argument("--neck", type=float, default=0.2, help="the start's neck half-width x/r")
@@ -92,6 +100,7 @@ def main(argv=None) -> int:
         ap.error("--points and --step: only one of them may be a list")
     compare = {}
     mech = args.mechanism
+    drift = "volume" if mech == "surf3d" else "area"
     chosen = DEFAULT_COMPARE[mech] if args.compare is None else args.compare
     for stem in filter(None, (s.strip() for s in chosen.split(","))):
         path = RESULTS / f"{stem}.json"
@@ -117,14 +126,15 @@ def main(argv=None) -> int:
                        wall_s=time.perf_counter() - t0)
             records.append(rec)
             labels.append(f"sharp, N = {n_points}, step {fraction:g}")
-            print(f"{labels[-1]}: {rec['steps']} steps, {rec['wall_s']:.1f} s, area drift {rec['area_drift']:.1e}",
+            print(f"{labels[-1]}: {rec['steps']} steps, {rec['wall_s']:.1f} s, {drift} drift {rec['area_drift']:.1e}",
                   flush=True)
 
     runs = [as_run(r) for r in records] + list(compare.values())
     columns = labels + [f"phase field `{stem}` (r = {run['radius']} cells)" for stem, run in compare.items()]
-    cells = [window_cells(run, mech) for run in runs]
+    cells = [window_cells(run, FLUX[mech]) for run in runs]
     law, unit, flux = LAW[mech]
-    lines = [f"# Neck of two cylinders by {'volume' if mech == 'vol' else 'surface'} diffusion: "
+    lines = [f"# Neck of two {'spheres' if mech == 'surf3d' else 'cylinders'} by "
+             f"{'volume' if mech == 'vol' else 'surface'} diffusion: "
              "sharp-interface reference and phase field", "",
              f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores.  Sharp interface: one grain, {law} "
              f"(`datarial.sinter.sharp`); time in {unit}.  "
@@ -132,7 +142,7 @@ def main(argv=None) -> int:
              f"ρ ∝ xᵖ (classical 2) and the drift s of the classical flux law {flux} ∝ xˢ "
              f"(classical 0).  Classical n = {EXPECTED[mech]}.", ""]
     for rec, label in zip(records, labels, strict=True):
-        lines.append(f"- {label}: {rec['steps']} steps, {rec['wall_s']:.1f} s, area drift {rec['area_drift']:.1e}")
+        lines.append(f"- {label}: {rec['steps']} steps, {rec['wall_s']:.1f} s, {drift} drift {rec['area_drift']:.1e}")
     lines += ["", "| x/r window | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for lo, hi in WINDOWS:
         lines.append(f"| {lo}–{hi} | " + " | ".join(c[(lo, hi)] for c in cells) + " |")

@@ -1,4 +1,4 @@
-"""The sharp-interface volume-diffusion reference for the two-cylinder neck."""
+"""The sharp-interface references for the two-cylinder (and two-sphere) neck."""
 
 from __future__ import annotations
 
@@ -43,6 +43,31 @@ def test_surface_diffusion_keeps_a_circle_and_damps_a_perturbation_at_the_mullin
     # κ = 1 + ε(m² − 1)cos mθ, so V = ∂²κ/∂s² = −ε m²(m² − 1) cos mθ
     expected = -eps * m * m * (m * m - 1) * np.cos(m * a)
     assert np.abs(v - expected).max() < 1e-3 * np.abs(expected).max()
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.3])  # points on the axis, or none on it
+def test_spheres_are_still_and_their_legendre_modes_decay_at_the_mullins_rates(offset):
+    """A sphere's meridian rotated about the real axis: volume 4πR³/3, at rest; R(1 + ε P_l(cos θ)) moves with
+    V = −ε R l(l + 1)(l(l + 1) − 2)/R⁴ P_l (Mullins' rates for a sphere)."""
+    from numpy.polynomial import legendre
+
+    a, big_r = _alpha(128) + offset * 2.0 * math.pi / 128, 1.3
+    sphere = big_r * np.exp(1j * a)
+    assert sharp.volume_of_revolution(sphere) == pytest.approx(4.0 * math.pi * big_r**3 / 3.0, rel=1e-6)
+    assert np.abs(sharp.axisymmetric_surface_diffusion_velocity(sphere)).max() < 1e-7
+    eps = 1e-5
+    for el in (2, 3, 4):
+        p = legendre.legval(np.cos(a), [0.0] * el + [1.0])
+        v = sharp.axisymmetric_surface_diffusion_velocity(big_r * (1.0 + eps * p) * np.exp(1j * a))
+        expected = -eps * big_r * el * (el + 1) * (el * (el + 1) - 2) / big_r**4 * p
+        assert np.abs(v - expected).max() < 1e-3 * np.abs(expected).max()
+
+
+def test_sphere_neck_grows_by_surface_diffusion_with_its_volume_kept():
+    run = sharp.grow_neck(points=160, neck=0.3, until=0.32, step_fraction=0.02, mechanism="surf3d")
+    x = np.array(run["x_over_r"])
+    assert x[-1] >= 0.32 and np.all(np.diff(x[10:]) > 0)
+    assert abs(run["area_drift"]) < 1e-4  # the volume of revolution for surf3d
 
 
 def test_redistribution_keeps_the_curve_and_clusters_points_at_the_neck():

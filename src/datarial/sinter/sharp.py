@@ -111,8 +111,39 @@ def surface_diffusion_velocity(z: np.ndarray) -> np.ndarray:
     return spectral_derivative(slope).real / speed
 
 
+def volume_of_revolution(z: np.ndarray) -> float:
+    """Volume (length³) of the solid swept by the closed curve z (symmetric about the real axis, the axis of
+    rotation): π∫y² dx over the upper half, −(π/2)∮ y|y| dx over the whole curve."""
+    y = z.imag
+    return float(-0.5 * math.pi * np.mean(y * np.abs(y) * spectral_derivative(z).real) * 2.0 * math.pi)
+
+
+def axisymmetric_surface_diffusion_velocity(z: np.ndarray) -> np.ndarray:
+    """Outward normal velocity V = Δ_s H of the surface of revolution of z about the real axis (two spheres:
+    the closed curve is its meridian section), moving by surface diffusion (Mullins).
+
+    H = κ₁ + κ₂ is the sum of the principal curvatures (the curve's own κ₁ and κ₂ = n_y / y of the
+    parallel circle, positive where convex) and Δ_s H = (1/y) ∂_s(y ∂_s H) the surface Laplacian; on the
+    axis (|y| below 1e-9 of the curve's size) their limits κ₂ = κ₁ and Δ_s H = 2 ∂²H/∂s².  Time is in units
+    of r⁴kT/(D_s δ_s γ Ω), as for :func:`surface_diffusion_velocity`.
+    """
+    z1, z2 = spectral_derivative(z), spectral_derivative(z, 2)
+    speed = np.abs(z1)
+    k1 = _curvature(z1, z2)
+    y = z.imag
+    axis = np.abs(y) < 1e-9 * np.abs(z).max()
+    safe_y = np.where(axis, 1.0, y)
+    h = k1 + np.where(axis, k1, -(z1.real / speed) / safe_y)  # n_y = −x'/|z'| for a counter-clockwise curve
+    h_s = spectral_derivative(h).real / speed
+    h_ss = spectral_derivative(h_s).real / speed
+    return np.where(axis, 2.0 * h_ss, h_ss + (z1.imag / speed) / safe_y * h_s)
+
+
 VELOCITY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "vol": volume_diffusion_velocity, "surf": surface_diffusion_velocity}
+    "vol": volume_diffusion_velocity, "surf": surface_diffusion_velocity,
+    "surf3d": axisymmetric_surface_diffusion_velocity}
+# what each flow conserves: the enclosed area (cylinders, 2D) or the volume of revolution (spheres, 3D)
+CONSERVED: dict[str, Callable[[np.ndarray], float]] = {"vol": area, "surf": area, "surf3d": volume_of_revolution}
 
 
 def _outward_normal(z: np.ndarray) -> np.ndarray:
@@ -223,13 +254,14 @@ def grow_neck(points: int = 256, neck: float = 0.2, until: float = 0.6, step_fra
               progress: Callable[[float], None] | None = None, remesh_every: int = 1,
               mechanism: str = "vol", snapshot: float | None = None) -> dict:
     """The neck of two unit cylinders from half-width ``neck`` to ``until`` (radii) by volume diffusion
-    (``mechanism`` "vol") or surface diffusion ("surf").
+    (``mechanism`` "vol") or surface diffusion ("surf"), or of two unit spheres by surface diffusion
+    ("surf3d": the curve is their meridian section, rotated about the real axis).
 
     Each step is ``step_fraction`` of the neck's time scale x/(dx/dt) (the
     first-order time error is then the same fraction of every rate, which
     shifts log t by a constant and leaves n alone).  Returns the record the
     neck benchmark uses: times t (units of r³kT/DγΩ, or r⁴kT/D_sδ_sγΩ), x/r, the neck curvature
-    radius ρ/r, the relative area drift and the step count.  ``progress`` is
+    radius ρ/r (of the curve), the relative drift of the area (of the volume for "surf3d") and the step count.  ``progress`` is
     called with x/r after every step.  ``remesh_every``: redistribute the
     points after every this many steps (between, they move along the normal
     only); each redistribution adds a little interpolation error, which over
@@ -242,9 +274,9 @@ def grow_neck(points: int = 256, neck: float = 0.2, until: float = 0.6, step_fra
         raise DatarialError(f"remesh_every = {remesh_every}: redistribute after every 1 or more steps")
     if mechanism not in VELOCITY:
         raise DatarialError(f"mechanism {mechanism!r}: use one of {', '.join(VELOCITY)}")
-    velocity = VELOCITY[mechanism]
+    velocity, conserved = VELOCITY[mechanism], CONSERVED[mechanism]
     z = two_cylinders(points, neck)
-    area0 = area(z)
+    area0 = conserved(z)
     x, rho = neck_of(z)
     t, dt = 0.0, 1e-9
     ts, xs, rhos = [t], [x], [rho]
@@ -274,7 +306,7 @@ def grow_neck(points: int = 256, neck: float = 0.2, until: float = 0.6, step_fra
         if steps % remesh_every == 0:
             z = redistribute(z)
         x_new, rho = neck_of(z)
-        drift = area(z) / area0 - 1.0
+        drift = conserved(z) / area0 - 1.0
         if abs(drift) > 1e-2 or abs(x_new - x) > 0.1 * x:
             raise DatarialError(f"step {steps}: the curve ran away (area drift {drift:.1e}, neck {x:.4f} → "
                                 f"{x_new:.4f}); use more points or a smaller step_fraction")
@@ -293,7 +325,7 @@ def grow_neck(points: int = 256, neck: float = 0.2, until: float = 0.6, step_fra
             dt = min(step_fraction * x / rate, 2.0 * dt)
         if progress is not None:
             progress(x)
-    record = {"t": ts, "x_over_r": xs, "rho_over_r": rhos, "area_drift": area(z) / area0 - 1.0, "steps": steps}
+    record = {"t": ts, "x_over_r": xs, "rho_over_r": rhos, "area_drift": conserved(z) / area0 - 1.0, "steps": steps}
     if kept is not None:
         record["snapshot"] = kept
     return record
