@@ -843,7 +843,6 @@ def test_curve_start_draws_a_sharp_neck_on_the_grid():
         curve_start((2 * r, 3 * r), r, curve)
 
 
-@pytest.mark.slow
 def test_phase_field_neck_follows_the_sharp_model_from_its_own_neck():
     """Started from the sharp-interface model's own neck (grown from a smooth neck at x/r = 0.25 to 0.3), the
     one-grain volume-diffusion neck at r = 40 reaches x/r 0.32–0.355 within 15 % of the sharp model's time
