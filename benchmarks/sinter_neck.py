@@ -399,10 +399,10 @@ def section(run: dict, mechanism: str, by_step: bool = False) -> list[str]:
 
 
 def sharp_time_at(ref: dict, x: float) -> float:
-    """The sharp model's time (phase-field units) from the shared start to x/r = x, interpolated; NaN beyond its
-    series."""
+    """The sharp model's time (phase-field units) from the shared start to x/r = x (see :func:`_time_at`); NaN
+    beyond its series."""
     xs = np.array(ref["x_over_r"])
-    return float(np.interp(x, xs, ref["t"])) if xs[0] <= x <= xs[-1] else math.nan
+    return _time_at(xs, np.array(ref["t"]), x) if xs[0] <= x <= xs[-1] else math.nan
 
 
 def resolution(series: list[dict], width: float) -> list[str]:
@@ -531,9 +531,8 @@ def compare(stems: list[str], sharp_stem: str, out: str | None = None) -> int:
                 if not (xs[0] <= x <= xs[-1] and xs_ref[0] <= x <= xs_ref[-1]):
                     cells.append("–")
                     continue
-                t_sharp = float(np.interp(x, xs_ref, ts_ref)) * unit
-                if "sharp" in run:  # the sharp model's time from the shared start instead
-                    t_sharp = sharp_time_at(run["sharp"], x)
+                # a run from the sharp model's own neck: the sharp time from that shared start instead
+                t_sharp = sharp_time_at(run["sharp"], x) if "sharp" in run else _time_at(xs_ref, ts_ref, x) * unit
                 cells.append(_fmt(_time_at(xs, ts, x) / t_sharp))
             lines.append(f"| {stem} | {run['radius']} | {start} | " + " | ".join(cells) + " |")
     print("\n".join(lines))
