@@ -168,7 +168,9 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
     """
     shape = (2 * r + 12, 2 * r + 12, 4 * r + 16) if dim == 3 else (2 * r + 16, 4 * r + 24)
     s = SolverSettings(dt=dt, adaptive=False, dtype=dtype, order=order, device=device, eta_step=eta_step)
-    if curve is not None:
+    if curve is not None:  # the grid grows (to even sizes) where the curve needs more than the default
+        need = (2 * r * float(np.abs(curve.imag).max()) + 8, 2 * r * float(np.abs(curve.real).max()) + 8)
+        shape = tuple(max(n, 2 * math.ceil(m / 2)) for n, m in zip(shape, need, strict=True))
         start, ends = curve_start(shape, r, curve)
     else:
         start = two_particles(shape, r, overlap=0.0, neck=neck * r) if neck > 0 else two_particles(shape, r, overlap=0.5)

@@ -841,6 +841,11 @@ def test_curve_start_draws_a_sharp_neck_on_the_grid():
     assert neck_radius(st, ends) == pytest.approx(0.3 * r, abs=0.6)
     with pytest.raises(DatarialError, match="does not fit"):
         curve_start((2 * r, 3 * r), r, curve)
+    # the neck benchmark widens its default grid (2r + 16) × (4r + 24) where a curve needs it, to even sizes
+    from benchmarks.sinter_neck import MECHANISMS, grow
+
+    wide = sharp.two_cylinders(256, 0.2)  # far ends at ±2.068 radii
+    assert grow(MECHANISMS["vol"], 2, 120, 0.5, 0.05, 1, 0.9, curve=wide)["grid"] == [256, 506]
 
 
 def test_phase_field_neck_follows_the_sharp_model_from_its_own_neck():
