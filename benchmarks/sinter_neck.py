@@ -313,11 +313,13 @@ def estimates(run: dict, windows=WINDOWS) -> dict[tuple[float, float], tuple[flo
 
 def run_windows(run: dict) -> tuple[tuple[float, float], ...]:
     """The x/r windows of a run's tables: WINDOWS, and for a run from the sharp model's neck also the window
-    from 0.05 past that start (past the drawn start's settling) to the last sample's x/r (two decimals)."""
+    from 0.05 past that start (past the drawn start's settling) to the last x/r both series reach (rounded
+    down to two decimals)."""
     ref = run.get("sharp")
     if ref is None:
         return WINDOWS
-    return (*WINDOWS, (round(ref["start"] + 0.05, 2), round(float(max(run["x_over_r"])), 2)))
+    end = min(float(max(run["x_over_r"])), float(max(ref["x_over_r"])))
+    return (*WINDOWS, (round(ref["start"] + 0.05, 2), math.floor(end * 100 + 1e-9) / 100))
 
 
 def shape_terms(run: dict, lo: float, hi: float, mechanism: str) -> tuple[float, float, float]:
