@@ -276,7 +276,7 @@ def grow_neck(points: int = 256, neck: float = 0.2, until: float = 0.6, step_fra
         raise DatarialError(f"mechanism {mechanism!r}: use one of {', '.join(VELOCITY)}")
     velocity, conserved = VELOCITY[mechanism], CONSERVED[mechanism]
     z = two_cylinders(points, neck)
-    area0 = conserved(z)
+    amount0 = conserved(z)  # the area, or the volume of revolution
     x, rho = neck_of(z)
     t, dt = 0.0, 1e-9
     ts, xs, rhos = [t], [x], [rho]
@@ -306,9 +306,9 @@ def grow_neck(points: int = 256, neck: float = 0.2, until: float = 0.6, step_fra
         if steps % remesh_every == 0:
             z = redistribute(z)
         x_new, rho = neck_of(z)
-        drift = conserved(z) / area0 - 1.0
+        drift = conserved(z) / amount0 - 1.0
         if abs(drift) > 1e-2 or abs(x_new - x) > 0.1 * x:
-            raise DatarialError(f"step {steps}: the curve ran away (area drift {drift:.1e}, neck {x:.4f} → "
+            raise DatarialError(f"step {steps}: the curve ran away ({'volume' if mechanism == 'surf3d' else 'area'} drift {drift:.1e}, neck {x:.4f} → "
                                 f"{x_new:.4f}); use more points or a smaller step_fraction")
         rate = (x_new - x) / dt
         # right after the start the neck may narrow for a few steps while its shape settles
@@ -325,7 +325,7 @@ def grow_neck(points: int = 256, neck: float = 0.2, until: float = 0.6, step_fra
             dt = min(step_fraction * x / rate, 2.0 * dt)
         if progress is not None:
             progress(x)
-    record = {"t": ts, "x_over_r": xs, "rho_over_r": rhos, "area_drift": conserved(z) / area0 - 1.0, "steps": steps}
+    record = {"t": ts, "x_over_r": xs, "rho_over_r": rhos, "area_drift": conserved(z) / amount0 - 1.0, "steps": steps}
     if kept is not None:
         record["snapshot"] = kept
     return record
