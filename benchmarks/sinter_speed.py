@@ -15,7 +15,12 @@ reference computes its local terms.
   Σ∫Σ_{i≠j}ηᵢηⱼ (the boundary-diffusion path), relative to the reference's; a
   second spectral row takes the largest step accurate in both, and a third keeps the ρ-accurate step for ρ
   and steps the grain fields in sub-steps (``eta_step``) of Δt/k, k = 2 … 10, the largest that makes it accurate
-  in both.
+  in both.  A fourth steps the grain fields by stabilised SBDF2 (``eta_scheme="sbdf2"``), whose boundary layer
+  stays at equilibrium at any Δt but whose boundaries move slower by an O(Δt²) term: in sub-steps Δt/k,
+  k = 1 … 10, the largest accurate in all three.  The third accuracy is boundary motion: the area rate k of a
+  grain shrinking inside another (``benchmarks.sinter_split.shrink_rate``: 96², on the CPU in float64, with
+  the row's step and scheme) against 2 L κ_η; a spectral row counts as accurate in it where |k/2Lκ_η − 1| is
+  at most the explicit reference's (its second-order Laplacian slows the boundary by 7 %).
 * 3D, 128³ with 24 grains: the rates (steps per second, simulated time per
   wall second) of each method over a stretch of steps, each at the step it
   needed in 2D for that accuracy.
@@ -42,6 +47,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.sinter_split import shrink_rate
 from datarial.errors import DatarialError
 from datarial.sinter import solver
 from datarial.sinter.model import Parameters
@@ -149,6 +155,22 @@ def main(argv=None) -> int:
     def fixed(dt, **kw) -> SolverSettings:
         return SolverSettings(dt=dt, adaptive=False, device=dev, dtype=dt_, **kw)
 
+    motion: dict = {}
+
+    def motion_k(s: SolverSettings) -> float:
+        """k / 2Lκ_η of the shrinking grain with these settings' method, step and scheme (cached)."""
+        key = (s.method, s.dt, s.adaptive, s.order, s.eta_step, s.eta_scheme)
+        if key not in motion:
+            motion[key] = shrink_rate(s.dt, s.order, method=s.method, adaptive=s.adaptive, eta_step=s.eta_step,
+                                      eta_scheme=s.eta_scheme)
+        return motion[key]
+
+    merr_expl = abs(motion_k(SolverSettings(method="explicit", dt=dt_expl, adaptive=False)) - 1.0)
+
+    def moves(s: SolverSettings) -> bool:
+        """Boundary motion at least as accurate as the explicit reference's."""
+        return abs(motion_k(s) - 1.0) <= merr_expl
+
     def attempt(settings) -> tuple:
         """(steps, wall, ρ error, boundary-layer error) of one timed spectral run; Nones where it blew up."""
         try:
@@ -167,7 +189,7 @@ def main(argv=None) -> int:
         tried.append((dt, *attempt(fixed(dt))))
         if first is None and accurate(tried[-1], layer=False):
             first = tried[-1]
-        if accurate(tried[-1], layer=True):
+        if accurate(tried[-1], layer=True) and moves(fixed(dt)):
             both = tried[-1]
             break
     if first is None:
@@ -180,9 +202,19 @@ def main(argv=None) -> int:
     if both[0] != dt_spec:
         for es in (dt_spec / k for k in range(2, 11)):  # 2, 3, … 10 sub-steps per Δt
             sub_tried.append((es, *attempt(fixed(dt_spec, eta_step=es))))
-            if accurate(sub_tried[-1], layer=True):
+            if accurate(sub_tried[-1], layer=True) and moves(fixed(dt_spec, eta_step=es)):
                 sub = sub_tried[-1]
                 break
+    # the grain fields by stabilised SBDF2: the fewest sub-steps (1, 2, … 10 per Δt) accurate in all three
+    def sbdf2(k: int) -> SolverSettings:
+        return fixed(dt_spec, eta_step=None if k == 1 else dt_spec / k, eta_scheme="sbdf2")
+
+    sb, sb_tried = None, []
+    for k in range(1, 11):
+        sb_tried.append((dt_spec / k, *attempt(sbdf2(k))))
+        if accurate(sb_tried[-1], layer=True) and moves(sbdf2(k)):
+            sb = (k, *sb_tried[-1][1:])
+            break
     adapt, w_adapt = timed_run(pk, SolverSettings(device=dev, dtype=dt_), t_end)
     walls = {"expl": [w_expl], "spec": [w_spec], "adapt": [w_adapt]}
     if kernel is not None:  # the same spectral run with the local terms in torch instead of the numba kernels
@@ -198,6 +230,8 @@ def main(argv=None) -> int:
         chosen["both"], walls["both"] = fixed(both[0]), [both[2]]
     if sub is not None:
         chosen["sub"], walls["sub"] = fixed(dt_spec, eta_step=sub[0]), [sub[2]]
+    if sb is not None:
+        chosen["sbdf2"], walls["sbdf2"] = sbdf2(sb[0]), [sb[2]]
     for _ in range(args.repeats - 1):
         for key, times in walls.items():
             if key == "torch":
@@ -214,41 +248,61 @@ def main(argv=None) -> int:
         pairs = sorted(e / w for e, w in zip(walls["expl"][1:], walls[key][1:], strict=True))
         return text + (f" ({statistics.median(pairs):.1f}×, {pairs[0]:.1f}–{pairs[-1]:.1f}×)" if pairs else "")
 
-    torch_row = ([f"| spectral, local terms in torch (no numba) | {dt_spec} fixed | {steps_spec} | {best['torch']:.2f} | "
-                  f"{err_spec:.2e} | {berr_spec:.1%} | {speedup('torch')} |"] if "torch" in best else [])
+    def row(label: str, step: str, steps_: int, wall: float, err: float, berr: float, s: SolverSettings,
+            key: str | None) -> str:
+        return (f"| {label} | {step} | {steps_} | {wall:.2f} | {err:.2e} | {berr:.1%} | {motion_k(s):.3f} | "
+                + (speedup(key) if key else "1.0×") + " |")
+
+    rows = [row("explicit FD", f"{dt_expl} fixed", expl.state.steps, w_expl, err_expl, berr_expl, chosen["expl"], None),
+            row("spectral", f"{dt_spec} fixed", steps_spec, w_spec, err_spec, berr_spec, chosen["spec"], "spec")]
+    if "torch" in best:
+        rows.append(row("spectral, local terms in torch (no numba)", f"{dt_spec} fixed", steps_spec, best["torch"],
+                        err_spec, berr_spec, chosen["torch"], "torch"))
     if both[0] is not None:
-        both = (*both[:2], best["both"], *both[3:])
+        rows.append(row("spectral, accurate in ρ, the boundary layer and motion", f"{both[0]} fixed", both[1],
+                        best["both"], both[3], both[4], chosen["both"], "both"))
+    else:
+        rows.append("| spectral, accurate in ρ, the boundary layer and motion | none of the steps tried | | | | | | |")
     if sub is not None:
-        sub = (*sub[:2], best["sub"], *sub[3:])
-    both_row = ([f"| spectral, accurate in ρ and the boundary layer | {both[0]} fixed | {both[1]} | {both[2]:.2f} | "
-                 f"{both[3]:.2e} | {both[4]:.1%} | {speedup('both')} |"] if both[0] is not None else
-                ["| spectral, accurate in ρ and the boundary layer | none of the steps tried | | | | | |"])
+        rows.append(row(f"spectral, η in sub-steps of {sub[0]:.4g} (`eta_step`)", f"{dt_spec} fixed", sub[1],
+                        best["sub"], sub[3], sub[4], chosen["sub"], "sub"))
+    if sb is not None:
+        what = "η by SBDF2 (`eta_scheme: sbdf2`)" + (f", sub-steps of {dt_spec / sb[0]:.4g}" if sb[0] > 1 else "")
+        rows.append(row(f"spectral, {what}", f"{dt_spec} fixed", sb[1], best["sbdf2"], sb[3], sb[4],
+                        chosen["sbdf2"], "sbdf2"))
+    else:
+        rows.append("| spectral, η by SBDF2 | no sub-step tried was accurate | | | | | | |")
+    rows.append(row("spectral", "adaptive (default)", adapt.state.steps, w_adapt, err_adapt, layer_error(adapt),
+                    chosen["adapt"], "adapt"))
     lines += [f"## 2D, {n2}², {pk.n} grains, to t = {t_end} (reduced)", "",
               "Accuracy: mean |ρ − ρ_ref| at t_end against a spectral run with Δt = 0.002 (converged in time). "
               "The spectral step is the largest of 0.4, 0.2, 0.1, 0.05, … whose error is at most the explicit one's. "
-              "Boundary layer: |Σ Σ_{i≠j}ηᵢηⱼ / the reference's − 1|. "
+              "Boundary layer: |Σ Σ_{i≠j}ηᵢηⱼ / the reference's − 1|. Motion: k / 2Lκ_η of a grain shrinking "
+              "inside another (96², CPU, float64) with the row's method, step and scheme; accurate where "
+              "|k / 2Lκ_η − 1| is at most the explicit one's. "
               f"Wall: the shortest of {args.repeats} timings of each reported run (round-robin). Speed-up: of the "
               "shortest times; in brackets the median and range of the ratios within each round-robin round.", "",
-              "| method | Δt | steps | wall [s] | mean abs. error of ρ | boundary layer error | speed-up (paired) |",
-              "|---|---|---:|---:|---:|---:|---:|",
-              f"| explicit FD | {dt_expl} fixed | {expl.state.steps} | {w_expl:.2f} | {err_expl:.2e} | {berr_expl:.1%} | "
-              "1.0× |",
-              f"| spectral | {dt_spec} fixed | {steps_spec} | {w_spec:.2f} | {err_spec:.2e} | {berr_spec:.1%} | "
-              f"{speedup('spec')} |",
-              *torch_row, *both_row,
-              *([f"| spectral, η in sub-steps of {sub[0]:.4g} (`eta_step`) | {dt_spec} fixed | {sub[1]} | {sub[2]:.2f} | "
-                 f"{sub[3]:.2e} | {sub[4]:.1%} | {speedup('sub')} |"] if sub else []),
-              f"| spectral | adaptive (default) | {adapt.state.steps} | {w_adapt:.2f} | {err_adapt:.2e} | "
-              f"{layer_error(adapt):.1%} | {speedup('adapt')} |", ""]
-    def listed(title: str, label: str, rows: list) -> list[str]:
-        return [title + "; ".join(f"{label} {d:.4g}: " + ("unstable" if e is None else
-                                                      f"error {e:.2e}, boundary layer {b:.1%}, {w:.2f} s")
-                                  for d, _, w, e, b in rows), ""]
+              "| method | Δt | steps | wall [s] | mean abs. error of ρ | boundary layer error | motion k / 2Lκ_η "
+              "| speed-up (paired) |",
+              "|---|---|---:|---:|---:|---:|---:|---:|", *rows, ""]
 
-    lines += listed("Spectral steps tried: ", "Δt", tried)
+    def listed(title: str, label: str, rows_: list, settings_of) -> list[str]:
+        def one(d, w, e, b) -> str:
+            if e is None:
+                return f"{label} {d:.4g}: unstable"
+            s = settings_of(d)
+            key = (s.method, s.dt, s.adaptive, s.order, s.eta_step, s.eta_scheme)
+            return (f"{label} {d:.4g}: error {e:.2e}, boundary layer {b:.1%}"
+                    + (f", motion {motion[key]:.3f}" if key in motion else "") + f", {w:.2f} s")
+        return [title + "; ".join(one(d, w, e, b) for d, _, w, e, b in rows_), ""]
+
+    lines += listed("Spectral steps tried: ", "Δt", tried, lambda d: fixed(d))
     if sub_tried:
-        lines += listed(f"Sub-steps tried at Δt {dt_spec}: ", "eta_step", sub_tried)
-    print("\n".join(lines[-14:]))
+        lines += listed(f"Sub-steps tried at Δt {dt_spec}: ", "eta_step", sub_tried,
+                        lambda d: fixed(dt_spec, eta_step=d))
+    lines += listed(f"SBDF2 sub-steps tried at Δt {dt_spec}: ", "sub-step", sb_tried,
+                    lambda d: sbdf2(round(dt_spec / d)))
+    print("\n".join(lines[-16:]))
 
     # ---- 3D rates
     cuda = dev.startswith("cuda")
@@ -256,7 +310,7 @@ def main(argv=None) -> int:
     steps = 10 if args.quick else 5
     rates: dict = {}
     for _ in range(args.repeats):  # round-robin; the fastest stretch of each counts
-        for key in ("expl", "spec", "both", "sub"):
+        for key in ("expl", "spec", "both", "sub", "sbdf2"):
             if key not in chosen:
                 continue
             got = rate(pk3, chosen[key], steps)
@@ -273,6 +327,11 @@ def main(argv=None) -> int:
         u_sps, u_rate, u_dt, u_mem, _ = rates["sub"]
         both_3d.append(f"| spectral, η in sub-steps of {sub[0]:.4g} | {u_dt:.3g} (as in 2D) | {u_sps:.3g} | {u_rate:.3g} | "
                        f"{u_rate / e_rate:.1f}× |" + (f" {u_mem:.2f} |" if cuda else ""))
+    if sb is not None:
+        q_sps, q_rate, q_dt, q_mem, _ = rates["sbdf2"]
+        both_3d.append(f"| spectral, η by SBDF2{f' in sub-steps of {dt_spec / sb[0]:.4g}' if sb[0] > 1 else ''} | "
+                       f"{q_dt:.3g} (as in 2D) | {q_sps:.3g} | {q_rate:.3g} | {q_rate / e_rate:.1f}× |"
+                       + (f" {q_mem:.2f} |" if cuda else ""))
     mem = (lambda m: f" {m:.2f} |") if cuda else (lambda m: "")
     lines += [f"## 3D, {n3}³, {pk3.n} grains in {st.eta.shape[0]} fields, {steps} steps after a warm-up step "
               f"(the fastest of {args.repeats} such stretches, round-robin)", "",
@@ -281,7 +340,7 @@ def main(argv=None) -> int:
               f"| explicit FD | {dt_expl} | {e_sps:.3g} | {e_rate:.3g} | 1.0× |" + mem(e_mem),
               f"| spectral | {s_dt:.3g} (as in 2D) | {s_sps:.3g} | {s_rate:.3g} | {s_rate / e_rate:.1f}× |" + mem(s_mem),
               *both_3d, ""]
-    print("\n".join(lines[-8:]))
+    print("\n".join(lines[-9:]))
 
     # ---- 732 grains (the Ba122 case): fields shared, memory
     many = 732 if not args.quick else 90

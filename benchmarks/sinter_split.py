@@ -1,10 +1,13 @@
 """How the spectral step's time step moves the equilibrium of flat interfaces, and boundary motion.
 
-The spectral step splits the grain fields' Allen–Cahn equation (Strang): half
-a step of the local reaction −L ∂f/∂η, the gradient term L κ_η ∇²η exactly in
-Fourier space, the other half of the reaction.  A split step's fixed point is
-not the equation's equilibrium: it moves with Δt.  This script measures by how
-much, on periodic slabs relaxed to t = 20 at fixed Δt (the default model
+By default the spectral step splits the grain fields' Allen–Cahn equation
+(Strang): half a step of the local reaction −L ∂f/∂η, the gradient term
+L κ_η ∇²η exactly in Fourier space, the other half of the reaction.  A split
+step's fixed point is not the equation's equilibrium: it moves with Δt.  The
+other scheme, stabilised SBDF2 (``eta_scheme="sbdf2"``), keeps the
+equilibrium at any Δt but slows moving boundaries by an O(Δt²) term.  This
+script measures both (and a row of the explicit finite-difference reference)
+on periodic slabs relaxed to t = 20 at fixed Δt (the default model
 parameters; the one-grain slab with M_vol = M_vap = 1, so that its density
 relaxes in that time, which makes order 1 unstable from Δt = 0.2):
 
@@ -16,7 +19,8 @@ relaxes in that time, which makes order 1 unstable from Δt = 0.2):
 * the area rate k of a shrinking circular grain (R² = R0² − kt) against
   2 L κ_η (the default parameters).
 
-Run: ``python -m benchmarks.sinter_split [--dt 0.005,0.01,0.03,0.05,0.1,0.2,0.4] [--out FILE-STEM]``
+Run: ``python -m benchmarks.sinter_split [--dt 0.005,0.01,0.03,0.05,0.1,0.2,0.4] [--scheme split,sbdf2]
+[--explicit 0.002] [--out FILE-STEM]``
 """
 
 from __future__ import annotations
@@ -44,11 +48,12 @@ def _relaxed(labels: np.ndarray, params: Parameters, s: SolverSettings, t_end: f
     return sim
 
 
-def layers(dt: float, order: int, t_end: float = 20.0) -> dict:
-    """Surface and boundary layers of slabs relaxed with fixed ``dt`` (ratios to the 1D profiles), η's range."""
+def layers(dt: float, order: int, t_end: float = 20.0, **settings) -> dict:
+    """Surface and boundary layers of slabs relaxed with fixed ``dt`` (ratios to the 1D profiles), η's range;
+    ``settings``: further :class:`SolverSettings` (``eta_scheme``, ``method``)."""
     p = Parameters(M_vol=1.0, M_vap=1.0)
     props = interface_properties(p)
-    s = SolverSettings(dt=dt, adaptive=False, order=order, dtype="float64")
+    s = SolverSettings(**{"dt": dt, "adaptive": False, "order": order, "dtype": "float64", **settings})
     labels = np.zeros((4, 48), int)
     labels[:, 12:36] = 1
     out: dict = {}
@@ -68,13 +73,14 @@ def layers(dt: float, order: int, t_end: float = 20.0) -> dict:
     return out
 
 
-def shrink_rate(dt: float, order: int) -> float:
-    """k / (2 L κ_η) of a grain of radius 28 shrinking inside another (96², default parameters, fixed ``dt``)."""
+def shrink_rate(dt: float, order: int, **settings) -> float:
+    """k / (2 L κ_η) of a grain of radius 28 shrinking inside another (96², default parameters, fixed ``dt``;
+    ``settings``: further :class:`SolverSettings`)."""
     n = 96
     y, x = np.mgrid[:n, :n]
     labels = np.where((y - 47.5) ** 2 + (x - 47.5) ** 2 <= 28**2, 1, 2)
     p = Parameters()
-    s = SolverSettings(dt=dt, adaptive=False, order=order, dtype="float64")
+    s = SolverSettings(**{"dt": dt, "adaptive": False, "order": order, "dtype": "float64", **settings})
     try:
         sim = Simulation(initial_state(from_labels(labels), s), p, s)
         f = int(sim.state.grains.field[0])
@@ -94,30 +100,40 @@ def _f(v: float, digits: int = 3) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.sinter_split", description=__doc__.split("\n\n")[0])
     ap.add_argument("--dt", default="0.005,0.01,0.03,0.05,0.1,0.2,0.4", help="fixed time steps, comma-separated")
+    ap.add_argument("--scheme", default="split,sbdf2", help="grain-field schemes (eta_scheme), comma-separated")
+    ap.add_argument("--explicit", type=float, default=0.002,
+                    help="also a row of the explicit finite-difference reference at this step (0: none)")
     ap.add_argument("--out", default="", help="also write benchmarks/results/STEM.md")
     args = ap.parse_args(argv)
+    schemes = [v for v in args.scheme.split(",") if v]
+    if not schemes or any(v not in ("split", "sbdf2") for v in schemes):
+        ap.error("--scheme: comma-separated 'split' and/or 'sbdf2'")
     try:
         steps = [float(v) for v in args.dt.split(",") if v]
     except ValueError:
         ap.error("--dt: comma-separated positive numbers")
     if not steps or min(steps) <= 0:
         ap.error("--dt: comma-separated positive numbers")
-    lines = ["# Strang splitting of the grain fields: equilibrium layers and boundary motion against Δt", "",
-             f"`python -m benchmarks.sinter_split --dt {args.dt}{' --out ' + args.out if args.out else ''}` on {platform.machine()}, {torch.get_num_threads()} "
-             f"threads, torch {torch.__version__}, float64, fixed Δt (reduced time units).", "",
-             "| order | Δt | surface layer / 1D | η range at the surface | boundary layer / 1D | "
-             "shrink rate k / 2Lκ_η | wall [s] |", "|---:|---:|---:|---|---:|---:|---:|"]
+    lines = ["# The grain fields' scheme: equilibrium layers and boundary motion against Δt", "",
+             f"`python -m benchmarks.sinter_split --dt {args.dt} --scheme {args.scheme}"
+             f"{f' --explicit {args.explicit:g}' if args.explicit != 0.002 else ''}{' --out ' + args.out if args.out else ''}` "
+             f"on {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, float64, fixed Δt "
+             "(reduced time units).  split: Strang splitting (the default); sbdf2: stabilised SBDF2 "
+             "(`eta_scheme`); explicit: the finite-difference reference.", "",
+             "| scheme | order | Δt | surface layer / 1D | η range at the surface | boundary layer / 1D | "
+             "shrink rate k / 2Lκ_η | wall [s] |", "|---|---:|---:|---:|---|---:|---:|---:|"]
     print("\n".join(lines), flush=True)
-    for order in (1, 2):
-        for dt in steps:
-            t0 = time.perf_counter()
-            lay = layers(dt, order)
-            k = shrink_rate(dt, order)
-            lo, hi = lay["eta_range"]
-            row = (f"| {order} | {dt:g} | {_f(lay['surface'])} | {_f(lo, 2)} to {_f(hi, 2)} | {_f(lay['boundary'])} | "
-                   f"{_f(k)} | {time.perf_counter() - t0:.1f} |")
-            lines.append(row)
-            print(row, flush=True)
+    runs = [("explicit", 1, args.explicit, {"method": "explicit"})] if args.explicit > 0 else []
+    runs += [(sc, order, dt, {"eta_scheme": sc}) for sc in schemes for order in (1, 2) for dt in steps]
+    for name, order, dt, extra in runs:
+        t0 = time.perf_counter()
+        lay = layers(dt, order, **extra)
+        k = shrink_rate(dt, order, **extra)
+        lo, hi = lay["eta_range"]
+        row = (f"| {name} | {order} | {dt:g} | {_f(lay['surface'])} | {_f(lo, 2)} to {_f(hi, 2)} | "
+               f"{_f(lay['boundary'])} | {_f(k)} | {time.perf_counter() - t0:.1f} |")
+        lines.append(row)
+        print(row, flush=True)
     if args.out:
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")

@@ -252,7 +252,7 @@ def test_cli_run_with_read_shockley_boundaries(capsys, tmp_path):
     assert "Read–Shockley boundary energies" in out and "grain pairs below θ_m" in out
 
 
-def test_solver_eta_step_is_read_and_checked():
+def test_solver_eta_step_and_scheme_are_read_and_checked():
     from datarial.sinter.config import parse_config
 
     base = {"grid": [32, 48], "start": {"kind": "two-particles", "radius": 8}, "time": 1}
@@ -260,3 +260,7 @@ def test_solver_eta_step_is_read_and_checked():
     assert parse_config(base).solver.eta_step is None
     with pytest.raises(DatarialError, match=r"run\.yaml: solver: eta_step"):
         parse_config({**base, "solver": {"eta_step": -1}}, "run.yaml")
+    assert parse_config({**base, "solver": {"eta_scheme": "sbdf2"}}).solver.eta_scheme == "sbdf2"
+    assert parse_config(base).solver.eta_scheme == "split"
+    with pytest.raises(DatarialError, match=r"run\.yaml: solver: eta_scheme 'bdf'"):
+        parse_config({**base, "solver": {"eta_scheme": "bdf"}}, "run.yaml")

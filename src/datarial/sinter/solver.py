@@ -14,9 +14,17 @@
   with ``eta_step`` the η equation takes ⌈Δt/eta_step⌉ such split sub-steps
   per step of ρ (for the default L and B, split steps above 0.01–0.03 thin
   grain boundaries: benchmarks/sinter_split.py).
-  (A stabilising constant S in the Allen–Cahn step, the common alternative,
-  slows boundary motion by the factor 1 + Δt L S, its first-order error, so
-  it is not used.)
+  With ``eta_scheme="sbdf2"`` the η equation is stepped instead by stabilised
+  SBDF2 (L κ_η ∇² and a constant S = 12 B, the largest ∂²f/∂ηᵢ² in the bulk,
+  implicit; the rest extrapolated linearly; variable-step, starting and
+  restarting with one Strang split step): its fixed point is the
+  equilibrium profile at any Δt, and the stabiliser acts on ηⁿ⁺¹ − η*, an
+  O(Δt²) term, which slows boundary motion by 2 % at Δt 0.025 and 9 % at
+  0.05 (default L, κ_η, B: the shrinking grain of
+  benchmarks/sinter_split.py).  Stabilised Euler, S on ηⁿ⁺¹ − ηⁿ, would
+  slow it by the factor 1 + Δt L S, 7 at Δt 0.05, so it does not (re)start
+  the scheme.  With S = 6 B the 2D packing of benchmarks/sinter_speed.py
+  went unstable at Δt 0.05 (its boundary layer grew 80-fold by t = 2).
 * **Explicit finite differences** (reference for verification and the
   benchmark): second-order central differences, forward Euler.
 
@@ -68,6 +76,12 @@ OMEGA_MAX = 2.0
 # ----------------------------------------------------------------------------- operators
 _KERNEL: list = []
 
+
+# The stabiliser S of the SBDF2 grain-field step, in units of B: the largest ∂²f/∂ηᵢ² = 12 B((1 − ρ) −
+# 2(2 − ρ)ηᵢ + Σηⱼ² + 2ηᵢ²) with ρ and η in [0, 1] and one grain present (12 B in the bulk of a grain and in
+# the vapour).  With half of it, benchmarks/sinter_speed.py's 2D packing went unstable at Δt 0.05 (its boundary
+# layer grew 80-fold by t = 2; 9 B and 12 B kept it within 0.1 % of each other).
+ETA_STABILISER = 12.0
 
 # Largest dh·12LB of an ETD2RK reaction sub-step.  On 2·10⁵ random two-field states
 # (η in −0.05…1.1, any ρ) it blew up for 19 % of them at 6, for none at 3, and was
@@ -206,6 +220,12 @@ class Simulation:
         # still that tensor, unchanged.
         self._rho_hat: tuple | None = None
         self._pending_hat: torch.Tensor | None = None
+        # SBDF2 history of the grain fields (``eta_scheme="sbdf2"``): (ηⁿ⁻¹, its explicit rate, the sub-step
+        # from it, the η tensor it led to, that tensor's version): used only while state.eta is still that
+        # tensor, unchanged (a grain remapped to another field restarts with a split step).
+        self._eta_history: tuple | None = None
+        self._eta_pending: tuple | None = None
+        self._eta_implicit: tuple | None = None
         dev, dt = state.rho.device, state.rho.dtype
         ext = state.shape if self.periodic else tuple(2 * n for n in state.shape)
         self._spec = _Spectral(ext, dt, dev)
@@ -493,8 +513,9 @@ class Simulation:
         eta_dt = self.settings.eta_step
         subs = 1 if eta_dt is None else max(1, math.ceil(dt / eta_dt - 1e-9))
         h = dt / subs
+        split = self.settings.eta_scheme == "split"
         # The reaction is local, so it runs on the grid itself, not on the mirror extension.
-        eta_react = self._react(rho, eta, 0.5 * h)
+        eta_react = self._react(rho, eta, 0.5 * h) if split else None
         rho0 = rho
         dfdrho, M = self._density_terms(rho, eta)  # local: on the grid itself, then mirrored
         if not self.periodic:
@@ -553,26 +574,97 @@ class Simulation:
         self._pending = (rho_h, rate_h, dt) if sbdf2 else None
         if not self.periodic:
             rho_new = _crop(rho_new, st.shape)
+        if not split:
+            return rho_new, self._eta_sbdf2(rho0, rho_new, st.eta, vel, h, subs)
         # Allen–Cahn by Strang splitting, in ``subs`` sub-steps h: half a step of the local reaction
         # −L ∂f/∂η (exponential Euler sub-steps, exact for its stiff linear part), the gradient term
         # L κ_η ∇² exactly in Fourier space (with the advection), the other half of the reaction (the
         # halves of neighbouring sub-steps joined).  Within the step the reaction sees ρ interpolated
         # linearly from ρⁿ to ρⁿ⁺¹.
-        decay = sp.decay(p.L * p.kappa_eta, h)
         eta = eta_react
         for j in range(subs):
-            eta_h = sp.fft(eta if self.periodic else _mirror(eta, d))
-            if vel is not None:  # advective form: a rigid shift of each grain's η
-                eta_h = eta_h - h * sp.fft(sum(c * g for c, g in zip(vel, sp.grad(eta_h), strict=True)))
-            eta = sp.ifft(eta_h.mul_(decay))
-            if not self.periodic:
-                eta = _crop(eta, st.shape)
+            eta = self._eta_diffuse(eta, vel, h)
             if j == subs - 1:
                 eta = self._react(rho_new, eta, 0.5 * h)
             else:
                 w = (j + 1) / subs
                 eta = self._react(torch.lerp(rho0, rho_new, w), eta, h)
         return rho_new, eta
+
+    def _eta_diffuse(self, eta: torch.Tensor, vel, h: float) -> torch.Tensor:
+        """The split step's linear part over h: L κ_η ∇² exactly in Fourier space, with the advection."""
+        st, p, sp, d = self.state, self.params, self._spec, self.state.dim
+        eta_h = sp.fft(eta if self.periodic else _mirror(eta, d))
+        if vel is not None:  # advective form: a rigid shift of each grain's η
+            eta_h = eta_h - h * sp.fft(sum(c * g for c, g in zip(vel, sp.grad(eta_h), strict=True)))
+        eta = sp.ifft(eta_h.mul_(sp.decay(p.L * p.kappa_eta, h)))
+        return eta if self.periodic else _crop(eta, st.shape)
+
+    def _eta_rhs(self, rho: torch.Tensor, eta: torch.Tensor, S: float, vel, h: float,
+                 last: tuple | None) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """(R, q, a) of one stabilised η sub-step h: the explicit part R = −L ∂f/∂η + L S η − v·∇η, the
+        right-hand side q and the factor a of ηⁿ⁺¹ (Euler where ``last`` = (ηⁿ⁻¹, Rⁿ⁻¹, hₙ₋₁) is None)."""
+        st, p, sp, d = self.state, self.params, self._spec, self.state.dim
+        if last is None:
+            coef, a = (1.0, 0.0, h, 0.0), 1.0
+        else:
+            w = h / last[2]
+            coef, a = (1.0 + w, -w * w / (1.0 + w), h * (1.0 + w), -h * w), (1.0 + 2.0 * w) / (1.0 + w)
+        e1, r1 = (eta, eta) if last is None else last[:2]
+        kernels = (_cpu_kernels() if eta.device.type == "cpu" and self.pair_factors is None and vel is None
+                   else None)
+        if kernels is not None:  # one pass: R and q
+            e, r = eta.detach().contiguous(), rho.detach().contiguous()
+            rate, q = torch.empty_like(e), torch.empty_like(e)
+            flat = [x.reshape(x.shape[0], -1).numpy() for x in (e, e1.contiguous(), r1.contiguous(), rate, q)]
+            kernels.eta_sbdf2(r.reshape(-1).numpy(), *flat[:3], float(p.L), float(p.B), float(S), *coef, *flat[3:])
+            return rate, q, a
+        rate = (eta * (p.L * S)).sub_(df_deta(rho, eta, self._coupled_s2(eta), p), alpha=p.L)
+        if vel is not None:  # advection, explicit: −v·∇η, the gradient spectral on the (mirrored) grid
+            grads = sp.grad(sp.fft(eta if self.periodic else _mirror(eta, d)))
+            adv = sum(c * g for c, g in zip(vel, grads, strict=True))
+            rate = rate - (adv if self.periodic else _crop(adv, st.shape))
+        q = (eta * coef[0]).add_(rate, alpha=coef[2])
+        if last is not None:
+            q.add_(e1, alpha=coef[1]).add_(r1, alpha=coef[3])
+        return rate, q, a
+
+    def _eta_sbdf2(self, rho0: torch.Tensor, rho1: torch.Tensor, eta: torch.Tensor, vel, h: float,
+                   subs: int) -> torch.Tensor:
+        """``subs`` stabilised SBDF2 sub-steps h of the η equation (a Strang split sub-step where there is no
+        valid history).
+
+        ηⁿ⁺¹ = [(1 + ω)ηⁿ − ω²/(1 + ω) ηⁿ⁻¹ + h((1 + ω)Rⁿ − ωRⁿ⁻¹)] / ((1 + 2ω)/(1 + ω) + h L (S + κ_η k²))
+        in Fourier space, ω = h/hₙ₋₁, R = −L ∂f/∂η + L S η − v·∇η (explicit); the sub-steps see ρ
+        interpolated linearly from ρⁿ to ρⁿ⁺¹.
+        """
+        st, p, sp, d = self.state, self.params, self._spec, self.state.dim
+        S = ETA_STABILISER * p.B
+        prev = self._eta_history
+        last = None
+        if prev is not None and prev[3] is eta and prev[4] == eta._version and h / prev[2] <= OMEGA_MAX:
+            last = prev[:3]
+        for j in range(subs):
+            rho = rho0 if j == 0 else torch.lerp(rho0, rho1, j / subs)
+            if last is None:
+                # (re)start: one Strang split sub-step, which keeps the boundaries' motion (stabilised Euler
+                # would slow it by the factor 1 + h L S, 7 at h = 0.05 for the default L and B), and the
+                # explicit part at its start for the next step's extrapolation
+                rate = self._eta_rhs(rho, eta, S, vel, h, None)[0]
+                rho_end = rho1 if j == subs - 1 else torch.lerp(rho0, rho1, (j + 1) / subs)
+                new = self._react(rho_end, self._eta_diffuse(self._react(rho, eta, 0.5 * h), vel, h), 0.5 * h)
+                last, eta = (eta, rate, h), new
+                continue
+            rate, q, a = self._eta_rhs(rho, eta, S, vel, h, last)
+            key = (p.L, S, p.kappa_eta, h, a)
+            if self._eta_implicit is None or self._eta_implicit[0] != key:  # 1 / (a + h L (S + κ_η k²)), kept
+                self._eta_implicit = (key, 1.0 / ((p.L * h) * (S + p.kappa_eta * sp.k2) + a))
+            q_h = sp.fft(q if self.periodic else _mirror(q, d))
+            new = sp.ifft(q_h.mul_(self._eta_implicit[1]))
+            last = (eta, rate, h)
+            eta = new if self.periodic else _crop(new, st.shape)
+        self._eta_pending = last
+        return eta
 
     def step(self) -> float:
         """Advance one (accepted) step; returns the step size used."""
@@ -603,6 +695,9 @@ class Simulation:
         if self._pending is not None:  # this step's ρ̂ and rate, for the next SBDF2 step
             self._history = (*self._pending, rho_new)
             self._pending = None
+        if self._eta_pending is not None:  # the last sub-step's ηⁿ⁻¹, rate and length, for the next
+            self._eta_history = (*self._eta_pending, eta_new, eta_new._version)
+            self._eta_pending = None
         st.time += dt
         st.steps += 1
         if s.adaptive and change < 0.25 * s.change_max:

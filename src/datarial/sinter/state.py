@@ -89,6 +89,10 @@ class SolverSettings:
     # Largest sub-step of the grain fields' split step (spectral): a step Δt above it steps ρ once and the η
     # equation in ⌈Δt/eta_step⌉ Strang sub-steps, so that boundaries keep their layer (None: one sub-step)
     eta_step: float | None = None
+    # The grain fields' scheme (spectral): "split" (Strang: the local reaction, then L κ_η ∇² exactly; boundary
+    # motion accurate, but the boundary layer thins above Δt ≈ 0.03) or "sbdf2" (stabilised SBDF2 with
+    # S = 12 B: the equilibrium profile at any Δt, boundary motion slowed by O(Δt²): 2 % at Δt 0.025, 9 % at 0.05)
+    eta_scheme: str = "split"
 
     def __post_init__(self) -> None:
         if self.method not in ("spectral", "explicit"):
@@ -102,6 +106,9 @@ class SolverSettings:
         if self.eta_step is not None and (isinstance(self.eta_step, bool) or not isinstance(self.eta_step, int | float)
                                           or not self.eta_step > 0):
             raise DatarialError(f"eta_step {self.eta_step!r}: a positive number (reduced time) or null")
+        if self.eta_scheme not in ("split", "sbdf2"):
+            raise DatarialError(f"eta_scheme {self.eta_scheme!r}: use 'split' (Strang splitting) or 'sbdf2' "
+                                "(stabilised SBDF2)")
         if self.order not in (1, 2) or isinstance(self.order, bool):
             raise DatarialError(f"order {self.order!r}: use 1 (stabilised Euler) or 2 (stabilised SBDF2 with the ETD2RK reaction)")
         if self.order == 2 and self.method != "spectral":
