@@ -33,15 +33,17 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.cpu() - b.cpu()).abs().max())
 
 
-@pytest.mark.parametrize("method, order, boundary", [
-    ("spectral", 1, "periodic"), ("spectral", 2, "periodic"), ("spectral", 2, "zero-flux"),
-    ("explicit", 1, "periodic"), ("explicit", 1, "zero-flux")])
-def test_gpu_run_matches_the_cpu_run_in_float64(method, order, boundary):
+@pytest.mark.parametrize("method, order, boundary, scheme", [
+    ("spectral", 1, "periodic", "split"), ("spectral", 2, "periodic", "split"), ("spectral", 2, "zero-flux", "split"),
+    ("spectral", 1, "periodic", "sbdf2"), ("spectral", 2, "zero-flux", "sbdf2"),
+    ("explicit", 1, "periodic", "split"), ("explicit", 1, "zero-flux", "split")])
+def test_gpu_run_matches_the_cpu_run_in_float64(method, order, boundary, scheme):
     """A 2D packing with rigid-body motion, adaptive spectral steps (or fixed explicit ones), field
-    remapping on: the GPU's ρ and η equal the CPU's to round-off, and so do the grains' centres."""
+    remapping on, either grain-field scheme: the GPU's ρ and η equal the CPU's to round-off, and so do the
+    grains' centres."""
     pk = random_packing((96, 96), 12, 11.0, seed=5, overlap=0.15)
     params = Parameters(k_st=10.0, m_tr=50.0)
-    cpu, gpu = _pair(pk, 2.0, params, method=method, order=order, boundary=boundary,
+    cpu, gpu = _pair(pk, 2.0, params, method=method, order=order, boundary=boundary, eta_scheme=scheme,
                      dt=0.002 if method == "explicit" else 0.05, adaptive=method == "spectral")
     assert gpu.state.rho.is_cuda and gpu.state.eta.is_cuda
     assert cpu.state.steps == gpu.state.steps

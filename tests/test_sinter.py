@@ -384,19 +384,23 @@ def _shrink_rate(**settings) -> float:
 def test_sbdf2_grain_fields_keep_the_boundary_layer_at_any_step_and_move_at_second_order():
     """``eta_scheme="sbdf2"``: a bicrystal slab's boundary layer ∫Σ_{i≠j}ηᵢηⱼ stays at the 1D profile's at
     Δt = 0.1 and 0.4 (the split step more than doubles it at 0.1 and loses it at 0.4); a shrinking grain is
-    slowed by an O(Δt²) term: within 3 % of k = 2Lκ_η at Δt = 0.025, four times as far off at 0.05."""
+    slowed by an O(Δt²) term: within 3 % of k = 2Lκ_η at Δt = 0.025, four times as far off at 0.05, and by
+    default the scheme sub-steps to 0.025."""
     p = Parameters()
     props = interface_properties(p)
     labels = np.zeros((4, 48), int)
     labels[:, 12:24], labels[:, 24:36] = 1, 2
-    for dt in (0.1, 0.4):
-        sim = run(from_labels(labels), p, t_end=20.0, dt=dt, adaptive=False, eta_scheme="sbdf2")
+    for dt in (0.1, 0.4):  # one SBDF2 step per Δt (without eta_step it would take sub-steps of 0.025)
+        sim = run(from_labels(labels), p, t_end=20.0, dt=dt, adaptive=False, eta_scheme="sbdf2", eta_step=dt)
         eta = sim.state.eta.numpy()
         assert float((eta.sum(0) ** 2 - (eta**2).sum(0)).sum(1).mean()) / props.layer_gb == pytest.approx(1.0, abs=0.01)
         assert -1e-3 < eta.min() and eta.max() < 1.0 + 1e-3
-    k_half, k_full = _shrink_rate(dt=0.025, eta_scheme="sbdf2"), _shrink_rate(dt=0.05, eta_scheme="sbdf2")
+    k_half = _shrink_rate(dt=0.025, eta_scheme="sbdf2")
+    k_full = _shrink_rate(dt=0.05, eta_scheme="sbdf2", eta_step=0.05)
     assert k_half == pytest.approx(1.0, abs=0.03) and k_half < 1.0
     assert 3.0 < (1.0 - k_full) / (1.0 - k_half) < 5.5
+    # without eta_step, SBDF2 sub-steps Δt = 0.05 into two of 0.025: the same run as Δt = 0.025
+    assert _shrink_rate(dt=0.05, eta_scheme="sbdf2") == pytest.approx(k_half, abs=2e-3)
 
 
 def test_sbdf2_grain_fields_restart_with_a_split_step_when_eta_is_changed():
@@ -404,7 +408,7 @@ def test_sbdf2_grain_fields_restart_with_a_split_step_when_eta_is_changed():
     unchanged (a remap moves grains between fields in place): otherwise the step equals a fresh run's first,
     a Strang split step."""
     pk = random_packing((64, 64), 6, 10.0, seed=3, overlap=0.15)
-    s = SolverSettings(dt=0.05, adaptive=False, eta_scheme="sbdf2")
+    s = SolverSettings(dt=0.05, adaptive=False, eta_scheme="sbdf2", eta_step=0.05)
     sim = Simulation(initial_state(pk, s), Parameters(), s)
     sim.run(0.5)
     assert sim._eta_history is not None and sim._eta_history[3] is sim.state.eta

@@ -91,7 +91,8 @@ class SolverSettings:
     eta_step: float | None = None
     # The grain fields' scheme (spectral): "split" (Strang: the local reaction, then L κ_η ∇² exactly; boundary
     # motion accurate, but the boundary layer thins above Δt ≈ 0.03) or "sbdf2" (stabilised SBDF2 with
-    # S = 12 B: the equilibrium profile at any Δt, boundary motion slowed by O(Δt²): 2 % at Δt 0.025, 9 % at 0.05)
+    # S = 12 B: the equilibrium profile at any Δt, boundary motion slowed by O(Δt²): 2 % at Δt 0.025, 9 % at 0.05;
+    # in sub-steps of at most 0.25/(L B), 0.025 by default, where eta_step is not given)
     eta_scheme: str = "split"
 
     def __post_init__(self) -> None:
