@@ -158,9 +158,12 @@ def main(argv=None) -> int:
 
     motion: dict = {}
 
+    def motion_key(s: SolverSettings) -> tuple:
+        return (s.method, s.dt, s.adaptive, s.order, s.eta_step, s.eta_scheme)
+
     def motion_k(s: SolverSettings) -> float:
         """k / 2Lκ_η of the shrinking grain with these settings' method, step and scheme (cached)."""
-        key = (s.method, s.dt, s.adaptive, s.order, s.eta_step, s.eta_scheme)
+        key = motion_key(s)
         if key not in motion:
             motion[key] = shrink_rate(s.dt, s.order, method=s.method, adaptive=s.adaptive, eta_step=s.eta_step,
                                       eta_scheme=s.eta_scheme)
@@ -296,8 +299,7 @@ def main(argv=None) -> int:
         def one(d, w, e, b) -> str:
             if e is None:
                 return f"{label} {d:.4g}: unstable"
-            s = settings_of(d)
-            key = (s.method, s.dt, s.adaptive, s.order, s.eta_step, s.eta_scheme)
+            key = motion_key(settings_of(d))
             return (f"{label} {d:.4g}: error {e:.2e}, boundary layer {b:.1%}"
                     + (f", motion {motion[key]:.3f}" if key in motion else "") + f", {w:.2f} s")
         return [title + "; ".join(one(d, w, e, b) for d, _, w, e, b in rows_), ""]
