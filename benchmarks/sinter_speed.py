@@ -326,21 +326,18 @@ def main(argv=None) -> int:
                 rates[key] = got
     e_sps, e_rate, _, e_mem, _ = rates["expl"]
     s_sps, s_rate, s_dt, s_mem, st = rates["spec"]
-    both_3d = []
-    if both[0] is not None:
-        b_sps, b_rate, b_dt, b_mem, _ = rates["both"]
-        both_3d = [f"| spectral, accurate in the boundary layer too | {b_dt:.3g} (as in 2D) | {b_sps:.3g} | "
-                   f"{b_rate:.3g} | {b_rate / e_rate:.1f}× |" + (f" {b_mem:.2f} |" if cuda else "")]
-    if sub is not None:
-        u_sps, u_rate, u_dt, u_mem, _ = rates["sub"]
-        both_3d.append(f"| spectral, η in sub-steps of {sub[0]:.4g} | {u_dt:.3g} (as in 2D) | {u_sps:.3g} | {u_rate:.3g} | "
-                       f"{u_rate / e_rate:.1f}× |" + (f" {u_mem:.2f} |" if cuda else ""))
-    if sb is not None:
-        q_sps, q_rate, q_dt, q_mem, _ = rates["sbdf2"]
-        both_3d.append(f"| spectral, η by SBDF2{f' in sub-steps of {dt_spec / sb[0]:.4g}' if sb[0] > 1 else ''} | "
-                       f"{q_dt:.3g} (as in 2D) | {q_sps:.3g} | {q_rate:.3g} | {q_rate / e_rate:.1f}× |"
-                       + (f" {q_mem:.2f} |" if cuda else ""))
     mem = (lambda m: f" {m:.2f} |") if cuda else (lambda m: "")
+
+    def row_3d(label: str, key: str) -> str:
+        sps, rate_, dt_row, peak, _ = rates[key]
+        return (f"| {label} | {dt_row:.3g} (as in 2D) | {sps:.3g} | {rate_:.3g} | {rate_ / e_rate:.1f}× |"
+                + mem(peak))
+
+    both_3d = [row_3d(label, key) for label, key, present in (
+        ("spectral, accurate in the boundary layer too", "both", both[0] is not None),
+        (f"spectral, η in sub-steps of {sub[0]:.4g}" if sub else "", "sub", sub is not None),
+        ("spectral, η by SBDF2" + (f" in sub-steps of {dt_spec / sb[0]:.4g}" if sb and sb[0] > 1 else ""), "sbdf2",
+         sb is not None)) if present]
     lines += [f"## 3D, {n3}³, {pk3.n} grains in {st.eta.shape[0]} fields, {steps} steps after a warm-up step "
               f"(the fastest of {args.repeats} such stretches, round-robin)", "",
               "| method | Δt | steps / s | simulated time / wall s | speed-up |" + (" peak GPU memory [GiB] |" if cuda else ""),
