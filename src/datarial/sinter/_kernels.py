@@ -15,10 +15,15 @@ times the two against each other.
 
 :func:`density_terms` gives ∂f/∂ρ and the mobility M in one pass (the torch
 path takes about thirty passes for them); :func:`eta_sbdf2` the explicit part and right-hand side of the
-stabilised SBDF2 step of the grain fields (``eta_scheme="sbdf2"``).
+stabilised SBDF2 step of the grain fields (``eta_scheme="sbdf2"``);
+:func:`nearest_owner` and :func:`owner_sums` the owner maps and the grains' volumes and centres
+(:func:`datarial.sinter.state.update_owners`; torch needs a dozen full-grid temporaries and a Python loop
+over the grains for them).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit, prange
@@ -182,3 +187,102 @@ def eta_sbdf2(rho, eta, eta_prev, rate_prev, L, B, S, a0, a1, b0, b1, rate, q): 
                 r = _rate(v, np.float64(rho[j]), s2[i], c) + ls * v
                 rate[f, j] = r
                 q[f, j] = a0 * v + a1 * eta_prev[f, j] + b0 * r + b1 * rate_prev[f, j]
+
+
+# ----------------------------------------------------------------------------- owner maps, volumes, centres
+@njit(parallel=True, cache=True)
+def nearest_owner(shape, centres, reach, order, starts, periodic, owner):  # pragma: no cover - compiled
+    """Owner maps (:func:`datarial.sinter.state.update_owners`): in each field the nearest centre among its grains.
+
+    shape (3,) int64: the grid, a 2D grid as (1, ny, nx); centres (n, 3) float64 in cells (0 on a dummy axis);
+    reach (n,): each grain's box half-width; ``order[starts[f]:starts[f + 1]]`` the grains of field f in the
+    order they are tried (a later grain wins only where strictly closer); owner (F, N) int32, written whole
+    (−1 outside every box).  Fields in parallel; within a field, each grain's box
+    [⌊c − reach⌋, ⌈c + reach⌉] per axis, wrapped on a periodic grid (the whole axis where the box spans it) and
+    clipped otherwise; distances by the minimum image on a periodic grid.
+    """
+    nf = owner.shape[0]
+    n0, n1, n2 = shape[0], shape[1], shape[2]
+    plane = n1 * n2
+    for f in prange(nf):
+        a, b = starts[f], starts[f + 1]
+        if b - a == 0:
+            owner[f, :] = -1
+            continue
+        if b - a == 1:
+            owner[f, :] = order[a]
+            continue
+        owner[f, :] = -1
+        best = np.full(owner.shape[1], np.inf)
+        lo = np.empty(3, dtype=np.int64)
+        hi = np.empty(3, dtype=np.int64)
+        for m in range(a, b):
+            g = order[m]
+            for ax in range(3):
+                n = shape[ax]
+                c = centres[g, ax]
+                lo[ax] = math.floor(c - reach[g])
+                hi[ax] = math.ceil(c + reach[g]) + 1
+                if periodic and hi[ax] - lo[ax] >= n:
+                    lo[ax] = 0
+                    hi[ax] = n
+                elif not periodic:
+                    lo[ax] = max(lo[ax], 0)
+                    hi[ax] = min(hi[ax], n)
+            c0, c1, c2 = centres[g, 0], centres[g, 1], centres[g, 2]
+            for i0 in range(lo[0], hi[0]):
+                j0 = i0 % n0
+                d0 = j0 - c0
+                if periodic:
+                    d0 -= n0 * np.round(d0 / n0)
+                for i1 in range(lo[1], hi[1]):
+                    j1 = i1 % n1
+                    d1 = j1 - c1
+                    if periodic:
+                        d1 -= n1 * np.round(d1 / n1)
+                    q = d0 * d0 + d1 * d1
+                    base = j0 * plane + j1 * n2
+                    for i2 in range(lo[2], hi[2]):
+                        j2 = i2 % n2
+                        d2 = j2 - c2
+                        if periodic:
+                            d2 -= n2 * np.round(d2 / n2)
+                        v = base + j2
+                        dist = q + d2 * d2
+                        if dist < best[v]:
+                            best[v] = dist
+                            owner[f, v] = g
+
+
+@njit(parallel=True, cache=True)
+def owner_sums(owner, eta, shape, tables, offsets, chunks, out):  # pragma: no cover - compiled
+    """Per grain: Σ η and, per axis a, Σ η·tables[offsets[a] + i_a] for the table columns t (see below).
+
+    owner, eta (F, N); shape (3,) as in :func:`nearest_owner`; tables (T, L): per axis a its values at each index
+    (cos and sin of 2πi/n on a periodic grid, i itself otherwise), the columns of axis a at
+    ``offsets[a] … offsets[a] + shape[a] − 1``; out (chunks, n, 1 + T·3) float64, zeroed here: column 0 the volume,
+    column 1 + 3t + a the sum for table t on axis a.  The voxels in ``chunks`` parallel slices, each summing into
+    its own row of ``out`` (the caller adds them).
+    """
+    nf, nv = owner.shape
+    nt = tables.shape[0]
+    out[:] = 0.0
+    n1, n2 = shape[1], shape[2]
+    plane = n1 * n2
+    size = (nv + chunks - 1) // chunks
+    for k in prange(chunks):
+        acc = out[k]
+        for f in range(nf):
+            for v in range(k * size, min(nv, (k + 1) * size)):
+                g = owner[f, v]
+                if g < 0:
+                    continue
+                w = np.float64(eta[f, v])
+                acc[g, 0] += w
+                i0 = v // plane
+                i1 = (v // n2) % n1
+                i2 = v % n2
+                for t in range(nt):
+                    acc[g, 1 + 3 * t] += w * tables[t, offsets[0] + i0]
+                    acc[g, 2 + 3 * t] += w * tables[t, offsets[1] + i1]
+                    acc[g, 3 + 3 * t] += w * tables[t, offsets[2] + i2]

@@ -65,10 +65,12 @@ from datarial.sinter.state import (
     initial_state,
     remap_grains,
     update_owners,
+    without_kernels,
 )
+from datarial.sinter.state import cpu_kernels as _cpu_kernels
 
 __all__ = ["Grains", "Measures", "Simulation", "SolverSettings", "State", "assign_fields", "hull_volume",
-           "initial_state", "measures", "neck_radius", "remap_grains", "update_owners"]
+           "initial_state", "measures", "neck_radius", "remap_grains", "update_owners", "without_kernels"]
 
 # Largest ratio of consecutive steps for an SBDF2 step; a larger jump (e.g. after a step shortened
 # to land on an output time) takes one Euler step instead.  Variable-step BDF2 is zero-stable
@@ -76,7 +78,6 @@ __all__ = ["Grains", "Measures", "Simulation", "SolverSettings", "State", "assig
 OMEGA_MAX = 2.0
 
 # ----------------------------------------------------------------------------- operators
-_KERNEL: list = []
 
 
 # The stabiliser S of the SBDF2 grain-field step, in units of B: the largest ∂²f/∂ηᵢ² = 12 B((1 − ρ) −
@@ -93,18 +94,6 @@ SBDF2_SUB_STEP = 0.25
 # (η in −0.05…1.1, any ρ) it blew up for 19 % of them at 6, for none at 3, and was
 # more accurate than exponential Euler (median error 4× lower per halving) from 1.5 down.
 ETD2_STIFFNESS_STEP = 1.5
-
-
-def _cpu_kernels():
-    """The compiled CPU kernels (:mod:`datarial.sinter._kernels`), or None where numba is missing (then torch
-    computes the local terms: the same numbers, slower)."""
-    if not _KERNEL:
-        try:
-            from datarial.sinter import _kernels
-        except ImportError:  # numba is optional ([sinter] extra)
-            _kernels = None
-        _KERNEL.append(_kernels)
-    return _KERNEL[0]
 
 
 class _Spectral:

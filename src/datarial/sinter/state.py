@@ -10,7 +10,9 @@ with room (grain remapping), so fields never merge grains.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,8 +213,97 @@ def initial_state(packing: Packing, settings: SolverSettings | None = None, widt
 
 
 # ----------------------------------------------------------------------------- owners, centres, remapping
+def cpu_kernels():
+    """The compiled CPU kernels (:mod:`datarial.sinter._kernels`), or None where numba is missing (then torch
+    computes the same numbers, slower)."""
+    if not _KERNEL:
+        try:
+            from datarial.sinter import _kernels
+        except ImportError:  # numba is optional ([sinter] extra)
+            _kernels = None
+        _KERNEL.append(_kernels)
+    return _KERNEL[0]
+
+
+_KERNEL: list = []
+
+
+@contextlib.contextmanager
+def without_kernels() -> Iterator[None]:
+    """Within the block the local terms and owner maps are computed in torch, as where numba is missing (for
+    checks of the kernels and for benchmarks)."""
+    saved = _KERNEL[:]
+    _KERNEL[:] = [None]
+    try:
+        yield
+    finally:
+        _KERNEL[:] = saved
+
+
 def update_owners(state: State, periodic: bool) -> None:
-    """Owner map per field (nearest centre among the field's grains), then volumes and centres."""
+    """Owner map per field (nearest centre among the field's grains), then volumes and centres.
+
+    Each grain's owner map is kept in a box of (its radius + OWNER_REACH) around its centre, so the work grows
+    with the grains' volume, not with grains × grid; voxels in no box (η ≈ 0 there) get −1.  The centres are
+    η-weighted means of the owned voxels (circular means on periodic axes).
+    """
+    g = state.grains
+    shape = state.shape
+    dim = len(shape)
+    reach = np.array([_radius(max(float(v), 1.0), dim) for v in g.volume]) + OWNER_REACH
+    kernels = cpu_kernels() if state.rho.device.type == "cpu" else None
+    if kernels is None:
+        sums = _owners_torch(state, periodic, reach)
+    else:
+        sums = _owners_kernel(state, periodic, reach, kernels)
+    vol = sums[:, 0]
+    g.volume = vol.copy()
+    alive = vol > 1e-6
+    for ax in range(dim):
+        if periodic:
+            c, s = sums[:, 1 + ax], sums[:, 1 + dim + ax]
+            centre = (np.arctan2(s, c) % (2 * math.pi)) * shape[ax] / (2 * math.pi)
+        else:
+            centre = sums[:, 1 + ax] / np.maximum(vol, 1e-12)
+        g.centre[alive, ax] = centre[alive]
+
+
+def _owners_kernel(state: State, periodic: bool, reach: np.ndarray, kernels) -> np.ndarray:
+    """:func:`update_owners` by the numba kernels: writes the owner maps, returns the grains' sums (see
+    :func:`_owners_torch`)."""
+    g = state.grains
+    shape, dim, n = state.shape, len(state.shape), g.n
+    shape3 = np.array((1,) * (3 - dim) + tuple(shape), dtype=np.int64)
+    centres = np.zeros((n, 3))
+    centres[:, 3 - dim:] = g.centre
+    nf = state.eta.shape[0]
+    order = np.argsort(g.field, kind="stable").astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(np.bincount(g.field, minlength=nf))]).astype(np.int64)
+    owner = state.owner if state.owner.is_contiguous() else state.owner.contiguous()
+    flat_owner = owner.reshape(nf, -1).numpy()
+    kernels.nearest_owner(shape3, centres, reach.astype(np.float64), order, starts, periodic, flat_owner)
+    if owner is not state.owner:
+        state.owner = owner
+    if periodic:  # cos and sin of each axis' angle 2πi/n
+        ang = [2 * math.pi * np.arange(k) / k for k in shape3]
+        tables = np.stack([np.concatenate([np.cos(a) for a in ang]), np.concatenate([np.sin(a) for a in ang])])
+    else:
+        tables = np.concatenate([np.arange(k, dtype=np.float64) for k in shape3])[None, :]
+    offsets = np.concatenate([[0], np.cumsum(shape3)[:-1]]).astype(np.int64)
+    chunks = max(1, torch.get_num_threads())
+    out = np.empty((chunks, n, 1 + 3 * tables.shape[0]))
+    eta = state.eta.detach().contiguous()
+    kernels.owner_sums(flat_owner, eta.reshape(nf, -1).numpy(), shape3, tables, offsets, chunks, out)
+    acc = out.sum(0)
+    # columns: volume, then per table the grid's three axes; keep the grid's own axes
+    cols = [0] + [1 + 3 * t + (3 - dim) + ax for t in range(tables.shape[0]) for ax in range(dim)]
+    return acc[:, cols]
+
+
+def _owners_torch(state: State, periodic: bool, reach: np.ndarray) -> np.ndarray:
+    """:func:`update_owners` in torch (GPU, or CPU without numba): writes the owner maps and returns per grain
+    (n, 1 + k·d): the η-weighted volume, then Σ η cos, Σ η sin of each axis' angle 2πi/n (periodic) or Σ η i
+    (zero-flux)."""
     g = state.grains
     shape = state.shape
     dev = state.rho.device
@@ -222,16 +313,12 @@ def update_owners(state: State, periodic: bool) -> None:
         if len(members) == 1:
             owner.fill_(int(members[0]))
         elif len(members) > 1:
-            # Nearest centre, computed in a box of (grain radius + OWNER_REACH) around each grain: the
-            # work grows with the grains' volume, not with grains × grid.  Voxels in no box (η ≈ 0
-            # there) keep −1.
             best = torch.full(shape, math.inf, dtype=torch.float64, device=dev)
             for i in members:
-                reach = _radius(max(float(g.volume[i]), 1.0), len(shape)) + OWNER_REACH
                 axes, parts = [], []
                 for ax, n in enumerate(shape):
                     c = float(g.centre[i, ax])
-                    lo, hi = math.floor(c - reach), math.ceil(c + reach) + 1
+                    lo, hi = math.floor(c - reach[i]), math.ceil(c + reach[i]) + 1
                     if periodic and hi - lo >= n:
                         lo, hi = 0, n
                     idx = torch.arange(lo, hi, device=dev)
@@ -248,26 +335,23 @@ def update_owners(state: State, periodic: bool) -> None:
                 best[box] = torch.where(closer, d2, best[box])
                 owner[box] = torch.where(closer, torch.tensor(int(i), dtype=torch.int32, device=dev), owner[box])
         state.owner[f] = owner
-    # Volumes and centres (circular mean on periodic axes).
     n = g.n
     flat_owner = state.owner.reshape(-1).long()
     weight = state.eta.reshape(-1).to(torch.float64)
     ok = flat_owner >= 0
-    vol = torch.bincount(flat_owner[ok], weights=weight[ok], minlength=n)
-    g.volume = vol.cpu().numpy()
+    cols = [torch.bincount(flat_owner[ok], weights=weight[ok], minlength=n)]
     idx = torch.arange(math.prod(shape), device=dev)
+    sin_cols = []
     for ax in range(len(shape)):
         stride = math.prod(shape[ax + 1:])
         pos = ((idx // stride) % shape[ax]).to(torch.float64).repeat(state.eta.shape[0])
         if periodic:
             ang = 2 * math.pi * pos / shape[ax]
-            c = torch.bincount(flat_owner[ok], weights=(weight * torch.cos(ang))[ok], minlength=n)
-            s = torch.bincount(flat_owner[ok], weights=(weight * torch.sin(ang))[ok], minlength=n)
-            centre = (torch.atan2(s, c) % (2 * math.pi)) * shape[ax] / (2 * math.pi)
+            cols.append(torch.bincount(flat_owner[ok], weights=(weight * torch.cos(ang))[ok], minlength=n))
+            sin_cols.append(torch.bincount(flat_owner[ok], weights=(weight * torch.sin(ang))[ok], minlength=n))
         else:
-            centre = torch.bincount(flat_owner[ok], weights=(weight * pos)[ok], minlength=n) / vol.clamp_min(1e-12)
-        alive = vol.cpu().numpy() > 1e-6
-        g.centre[alive, ax] = centre.cpu().numpy()[alive]
+            cols.append(torch.bincount(flat_owner[ok], weights=(weight * pos)[ok], minlength=n))
+    return torch.stack(cols + sin_cols, dim=1).cpu().numpy()
 
 
 def remap_grains(state: State, periodic: bool, margin: float) -> int:
