@@ -902,7 +902,7 @@ def test_per_field_transforms_equal_the_batched_ones(shape, dtype):
     """On the CPU stacks of fields are transformed one field at a time (faster with MKL); same numbers."""
     from datarial.sinter import solver as solver_module
 
-    sp = solver_module._Spectral(shape, dtype, torch.device("cpu"))
+    sp = solver_module.Spectral(shape, dtype, torch.device("cpu"))
     x = torch.randn(3, *shape, dtype=dtype, generator=torch.Generator().manual_seed(0))
     xh = sp.fft(x)
     tol = 1e-13 if dtype == torch.float64 else 1e-5
