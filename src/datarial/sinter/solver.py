@@ -31,6 +31,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from datarial.devices import retain_freed_memory
 from datarial.errors import DatarialError
 from datarial.sinter.grain_step import OMEGA_MAX, SBDF2_SUB_STEP, GrainFieldSteps
 from datarial.sinter.measures import Measures, hull_volume, measures, neck_radius
@@ -107,6 +108,8 @@ class Simulation(GrainFieldSteps):
         dev, dt = state.rho.device, state.rho.dtype
         ext = state.shape if self.periodic else tuple(2 * n for n in state.shape)
         self._spec = Spectral(ext, dt, dev)
+        if dev.type == "cpu":  # reuse the freed pages of each step's temporaries
+            retain_freed_memory()
 
     # --------------------------------------------------------------- rigid-body motion
     def rigid_body_velocities(self) -> np.ndarray:
