@@ -8,6 +8,13 @@
   (Δt 0.05) with the numba kernels, the same with the local terms in torch, the two ways of keeping the grain
   boundaries accurate at that step (split η in 4 sub-steps, η by SBDF2 in 2), and explicit (Δt 0.002).
   Shortest of 7 stretches of 10 steps, owner-map updates left out (both methods make them every 20 steps).
+* The owner maps and the grains' volumes and centres (:func:`datarial.sinter.state.update_owners`, every
+  ``owner_every`` steps): the numba kernels against the same in torch, on the 2D case above and the two 3D
+  cases of ``benchmarks.sinter_speed`` (128³ with 24 and with 732 grains, periodic).  Shortest of 5 calls,
+  and whether the two give the same owner maps.
+
+Freed memory stays in the heap (:func:`datarial.devices.retain_freed_memory`, applied by the first
+``Simulation``) for every timing here; ``benchmarks.sinter_heap`` compares the two heap settings.
 
 Run: ``python -m benchmarks.sinter_kernels [--out NAME]``.
 """
@@ -15,6 +22,7 @@ Run: ``python -m benchmarks.sinter_kernels [--out NAME]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import os
@@ -29,7 +37,7 @@ from numba import njit, prange
 from datarial.sinter import _kernels, solver
 from datarial.sinter.model import Parameters
 from datarial.sinter.packing import random_packing
-from datarial.sinter.solver import Simulation, SolverSettings, initial_state
+from datarial.sinter.solver import Simulation, SolverSettings, initial_state, update_owners
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -90,12 +98,8 @@ def shortest(call, repeats: int) -> float:
 def step_cost(pk, settings: SolverSettings, torch_terms: bool = False) -> float:
     """Shortest time per step (s) over 7 stretches of 10 steps."""
     sim = Simulation(initial_state(pk, settings), Parameters(), settings)
-    if torch_terms:
-        solver._KERNEL[:] = [None]
-    try:
+    with solver.without_kernels() if torch_terms else contextlib.nullcontext():
         return shortest(lambda: [sim.step() for _ in range(10)], 7) / 10
-    finally:
-        solver._KERNEL.clear()
 
 
 def main(argv=None) -> int:
@@ -142,6 +146,18 @@ def main(argv=None) -> int:
         c = costs[name]
         lines.append(f"| {name} | {s.dt} | {c * 1e3:.2f} | {c / e:.2f} | {s.dt / c:.2f} | "
                      f"{(s.dt / c) / (expl.dt / e):.1f}× |")
+    lines += ["", "## Owner maps, volumes and centres (`update_owners`, shortest of 5 calls)", "",
+              "| case | fields | numba kernels [ms] | torch [ms] | ratio | same owner maps |",
+              "|---|---:|---:|---:|---:|---|"]
+    for label, packing in (("2D 512², 60 grains", pk),
+                           ("3D 128³, 24 grains", random_packing((128,) * 3, 24, 13.0, seed=4, overlap=0.15)),
+                           ("3D 128³, 732 grains", random_packing((128,) * 3, 732, 4.0, seed=1, overlap=0.1))):
+        fast, slow = initial_state(packing, spec), initial_state(packing, spec)
+        t_fast = shortest(lambda: update_owners(fast, True), 5)  # noqa: B023
+        with solver.without_kernels():
+            t_slow = shortest(lambda: update_owners(slow, True), 5)  # noqa: B023
+        lines.append(f"| {label} | {fast.eta.shape[0]} | {t_fast * 1e3:.1f} | {t_slow * 1e3:.1f} | "
+                     f"{t_slow / t_fast:.1f}× | {'yes' if torch.equal(fast.owner, slow.owner) else 'no'} |")
     text = "\n".join(lines) + "\n"
     print(text)
     RESULTS.mkdir(exist_ok=True)

@@ -25,11 +25,24 @@ reference computes its local terms.
 * 3D, 128³ with 24 grains: the rates (steps per second, simulated time per
   wall second) of each method over a stretch of steps, each at the step it
   needed in 2D for that accuracy.
+* Owner maps (which grain of a field a voxel belongs to, for remapping and
+  the grains' centres) are updated once per unit of simulated time in both
+  methods: the explicit runs set ``owner_every`` to 1/Δt steps (every 500
+  at Δt 0.002), as the spectral step of 0.05 does with the default of 20.
+  At every 20 steps the explicit run would update them 50 times to t = 2
+  (the same ρ to the last digit; 4.6 ms each with the numba kernel, 71 ms
+  in torch, at 512² with 60 grains).
 * 3D, 128³ with 732 grains (the Ba122 case): the fields they share, the size of
   the state (ρ, η, owner maps) and the spectral rate; on a GPU also the peak
   GPU memory of each 3D run.
 
 Run: ``python -m benchmarks.sinter_speed [--quick] [--device cpu|cuda] [--dtype float32|float64] [--repeats 5] [--out NAME]``.
+
+Every CPU ``Simulation`` keeps freed memory in the process's heap (:func:`datarial.devices.retain_freed_memory`),
+the explicit reference's included, as both run in this process.  Before that setting the explicit step, which
+allocates more full-grid temporaries than the spectral one, page-faulted them in afresh at every step: up to
+2.6× slower at 128³ (``benchmarks.sinter_heap``), which inflated the speed-ups of earlier versions of this
+table (e.g. 33–43× in 3D with the grain boundaries accurate, where it now measures about 20×).
 
 This machine's speed drifts: the same explicit run took 8.0 s and 16.1 s in two runs of this benchmark.
 Each reported 2D run is therefore timed ``--repeats`` times, round-robin; the table gives the ratio of
@@ -40,6 +53,7 @@ runs followed each other.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -131,11 +145,15 @@ def main(argv=None) -> int:
     if kernel is not None:  # compile (or load from numba's cache) outside the timings
         timed_run(pk, SolverSettings(dt=0.4, adaptive=False, device=dev, dtype=dt_), 0.4)
     ref, _ = timed_run(pk, SolverSettings(dt=0.002, adaptive=False, device=dev, dtype=dt_), t_end)
+
+    def explicit(dt: float) -> SolverSettings:
+        # owner maps once per time unit, as the spectral runs at Δt 0.05 with the default owner_every = 20
+        return SolverSettings(method="explicit", dt=dt, adaptive=False, device=dev, dtype=dt_,
+                              owner_every=max(1, round(1.0 / dt)))
     expl = None
     for dt in (0.004, 0.002, 0.001):
         try:
-            expl, w_expl = timed_run(pk, SolverSettings(method="explicit", dt=dt, adaptive=False, device=dev,
-                                                        dtype=dt_), t_end)
+            expl, w_expl = timed_run(pk, explicit(dt), t_end)
         except DatarialError:
             continue
         # stable means η stays near [0, 1] too: at Δt = 0.004 (256², 2 cores) it had reached −0.26 by t = 2
@@ -153,6 +171,7 @@ def main(argv=None) -> int:
         return abs(boundary_layer(sim) / layer_ref - 1.0)
 
     berr_expl = layer_error(expl)
+
     def fixed(dt, **kw) -> SolverSettings:
         return SolverSettings(dt=dt, adaptive=False, device=dev, dtype=dt_, **kw)
 
@@ -223,13 +242,12 @@ def main(argv=None) -> int:
     adapt_sb, w_adapt_sb = timed_run(pk, SolverSettings(device=dev, dtype=dt_, eta_scheme="sbdf2"), t_end)
     walls = {"expl": [w_expl], "spec": [w_spec], "adapt": [w_adapt], "adapt_sb": [w_adapt_sb]}
     if kernel is not None:  # the same spectral run with the local terms in torch instead of the numba kernels
-        solver._KERNEL[:] = [None]
-        walls["torch"] = [timed_run(pk, fixed(dt_spec), t_end)[1]]
-        solver._KERNEL.clear()
+        with solver.without_kernels():
+            walls["torch"] = [timed_run(pk, fixed(dt_spec), t_end)[1]]
     err_adapt = float((adapt.state.rho - ref.state.rho).abs().mean())
     # The wall times above are from single runs; on a shared machine one run can take twice as long as the
     # next.  Time every reported run again, round-robin, and keep each one's shortest time.
-    chosen = {"expl": SolverSettings(method="explicit", dt=dt_expl, adaptive=False, device=dev, dtype=dt_),
+    chosen = {"expl": explicit(dt_expl),
               "spec": fixed(dt_spec), "adapt": SolverSettings(device=dev, dtype=dt_), "torch": fixed(dt_spec),
               "adapt_sb": SolverSettings(device=dev, dtype=dt_, eta_scheme="sbdf2")}
     if both[0] is not None:
@@ -240,10 +258,8 @@ def main(argv=None) -> int:
         chosen["sbdf2"], walls["sbdf2"] = sbdf2(sb[0]), [sb[2]]
     for _ in range(args.repeats - 1):
         for key, times in walls.items():
-            if key == "torch":
-                solver._KERNEL[:] = [None]
-            times.append(timed_run(pk, chosen[key], t_end)[1])
-            solver._KERNEL.clear()
+            with solver.without_kernels() if key == "torch" else contextlib.nullcontext():
+                times.append(timed_run(pk, chosen[key], t_end)[1])
     best = {key: min(times) for key, times in walls.items()}
     w_expl, w_spec, w_adapt = best["expl"], best["spec"], best["adapt"]
 
