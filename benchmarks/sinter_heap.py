@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks._results import write_result
+
 RESULTS = Path(__file__).with_name("results")
 CASES = ("2D 512², 60 grains", "3D 128³, 24 grains")
 METHODS = ("explicit FD, Δt 0.002", "spectral, Δt 0.05", "spectral, Δt 0.05, η by SBDF2 in 2 sub-steps")
@@ -101,12 +103,7 @@ def main(argv=None) -> int:
             dt = 0.002 if method == METHODS[0] else 0.05
             lines.append(f"| {case} | {method} | {d:.2f} | {k:.2f} | {d / k:.2f} | "
                          f"{ref['default'] / (d / dt):.1f}× | {ref['retained'] / (k / dt):.1f}× |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / (args.out if args.out.endswith(".md") else args.out + ".md")
-    path.write_text(text)
-    print("wrote", path)
+    write_result(RESULTS, args.out, "\n".join(lines) + "\n")
     return 0
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from benchmarks._results import write_result
 from datarial.sinter import _kernels, solver
 from datarial.sinter.model import Parameters
 from datarial.sinter.packing import random_packing
@@ -158,12 +159,7 @@ def main(argv=None) -> int:
             t_slow = shortest(lambda: update_owners(slow, True), 5)  # noqa: B023
         lines.append(f"| {label} | {fast.eta.shape[0]} | {t_fast * 1e3:.1f} | {t_slow * 1e3:.1f} | "
                      f"{t_slow / t_fast:.1f}× | {'yes' if torch.equal(fast.owner, slow.owner) else 'no'} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / (args.out if args.out.endswith(".md") else args.out + ".md")
-    path.write_text(text)
-    print("wrote", path)
+    write_result(RESULTS, args.out, "\n".join(lines) + "\n")
     return 0
 
 
