@@ -42,7 +42,7 @@ Every CPU ``Simulation`` keeps freed memory in the process's heap (:func:`datari
 the explicit reference's included, as both run in this process.  Before that setting the explicit step, which
 allocates more full-grid temporaries than the spectral one, page-faulted them in afresh at every step: up to
 2.6× slower at 128³ (``benchmarks.sinter_heap``), which inflated the speed-ups of earlier versions of this
-table (e.g. 33–43× in 3D with the grain boundaries accurate, where it now measures about 20×).
+table (e.g. 33–43× in 3D with the grain boundaries accurate, where two runs now gave 14.5× and 21.9×).
 
 This machine's speed drifts: the same explicit run took 8.0 s and 16.1 s in two runs of this benchmark.
 Each reported 2D run is therefore timed ``--repeats`` times, round-robin; the table gives the ratio of

@@ -213,6 +213,9 @@ def initial_state(packing: Packing, settings: SolverSettings | None = None, widt
 
 
 # ----------------------------------------------------------------------------- owners, centres, remapping
+_KERNEL: list = []  # the kernels module (or None without numba), once imported
+
+
 def cpu_kernels():
     """The compiled CPU kernels (:mod:`datarial.sinter._kernels`), or None where numba is missing (then torch
     computes the same numbers, slower)."""
@@ -223,9 +226,6 @@ def cpu_kernels():
             _kernels = None
         _KERNEL.append(_kernels)
     return _KERNEL[0]
-
-
-_KERNEL: list = []
 
 
 @contextlib.contextmanager
