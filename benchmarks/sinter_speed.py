@@ -20,8 +20,10 @@ reference computes its local terms.
   k = 1 … 10, the largest accurate in all three.  The third accuracy is boundary motion: the area rate k of a
   grain shrinking inside another (``benchmarks.sinter_split.shrink_rate``: 96², on the CPU in float64, with
   the row's step and scheme) against 2 L κ_η; a spectral row counts as accurate in it where |k/2Lκ_η − 1| is
-  at most the explicit reference's (its second-order Laplacian slows the boundary by 7 %).  The last rows are
-  the adaptive step control, with either scheme.
+  at most the explicit reference's (its second-order Laplacian slows the boundary by 7 %).  Two rows lower the
+  density step's stabilising mobility to α = 0.6 max M (``rho_stabiliser``; its error ∝ Δt α κ_ρ k⁴, stable
+  from 0.5) and take the largest of Δt 0.1, 0.08, 0.0667, 0.05 accurate in ρ, and with the grain fields by
+  SBDF2 accurate in all three.  The last rows are the adaptive step control, with either scheme.
 * 3D, 128³ with 24 grains: the rates (steps per second, simulated time per
   wall second) of each method over a stretch of steps, each at the step it
   needed in 2D for that accuracy.
@@ -70,6 +72,10 @@ from datarial.sinter.packing import random_packing
 from datarial.sinter.solver import Simulation, SolverSettings, initial_state
 
 RESULTS = Path(__file__).with_name("results")
+# The density step's stabilising mobility of the rows with ``rho_stabiliser`` (0.5 is the stability bound), and
+# the steps tried for them
+LOW_ALPHA = 0.6
+LOW_STEPS = (0.1, 0.08, 0.0667, 0.05)
 
 
 def timed_run(packing, settings, t_end, params=None):
@@ -178,14 +184,14 @@ def main(argv=None) -> int:
     motion: dict = {}
 
     def motion_key(s: SolverSettings) -> tuple:
-        return (s.method, s.dt, s.adaptive, s.order, s.eta_step, s.eta_scheme)
+        return (s.method, s.dt, s.adaptive, s.order, s.eta_step, s.eta_scheme, s.rho_stabiliser)
 
     def motion_k(s: SolverSettings) -> float:
         """k / 2Lκ_η of the shrinking grain with these settings' method, step and scheme (cached)."""
         key = motion_key(s)
         if key not in motion:
             motion[key] = shrink_rate(s.dt, s.order, method=s.method, adaptive=s.adaptive, eta_step=s.eta_step,
-                                      eta_scheme=s.eta_scheme)
+                                      eta_scheme=s.eta_scheme, rho_stabiliser=s.rho_stabiliser)
         return motion[key]
 
     merr_expl = abs(motion_k(SolverSettings(method="explicit", dt=dt_expl, adaptive=False)) - 1.0)
@@ -238,6 +244,22 @@ def main(argv=None) -> int:
         if accurate(sb_tried[-1], layer=True) and moves(sbdf2(k)):
             sb = (k, *sb_tried[-1][1:])
             break
+    # the density step with α = LOW_ALPHA · max M (``rho_stabiliser``): the largest step accurate in ρ, and with
+    # the grain fields by SBDF2 (its default sub-steps) the largest accurate in all three
+    def low(dt: float, **kw) -> SolverSettings:
+        return fixed(dt, rho_stabiliser=LOW_ALPHA, **kw)
+
+    low_tried, low_rho, low_sb_tried, low_sb = [], None, [], None
+    for dt in LOW_STEPS:
+        low_tried.append((dt, *attempt(low(dt))))
+        if accurate(low_tried[-1], layer=False):
+            low_rho = low_tried[-1]
+            break
+    for dt in LOW_STEPS:
+        low_sb_tried.append((dt, *attempt(low(dt, eta_scheme="sbdf2"))))
+        if accurate(low_sb_tried[-1], layer=True) and moves(low(dt, eta_scheme="sbdf2")):
+            low_sb = low_sb_tried[-1]
+            break
     adapt, w_adapt = timed_run(pk, SolverSettings(device=dev, dtype=dt_), t_end)
     adapt_sb, w_adapt_sb = timed_run(pk, SolverSettings(device=dev, dtype=dt_, eta_scheme="sbdf2"), t_end)
     walls = {"expl": [w_expl], "spec": [w_spec], "adapt": [w_adapt], "adapt_sb": [w_adapt_sb]}
@@ -256,6 +278,10 @@ def main(argv=None) -> int:
         chosen["sub"], walls["sub"] = fixed(dt_spec, eta_step=sub[0]), [sub[2]]
     if sb is not None:
         chosen["sbdf2"], walls["sbdf2"] = sbdf2(sb[0]), [sb[2]]
+    if low_rho is not None:
+        chosen["low"], walls["low"] = low(low_rho[0]), [low_rho[2]]
+    if low_sb is not None:
+        chosen["low_sb"], walls["low_sb"] = low(low_sb[0], eta_scheme="sbdf2"), [low_sb[2]]
     for _ in range(args.repeats - 1):
         for key, times in walls.items():
             with solver.without_kernels() if key == "torch" else contextlib.nullcontext():
@@ -294,6 +320,14 @@ def main(argv=None) -> int:
                         chosen["sbdf2"], "sbdf2"))
     else:
         rows.append("| spectral, η by SBDF2 | no sub-step tried was accurate | | | | | | |")
+    for key, found, what in (("low", low_rho, "as accurate in ρ"),
+                             ("low_sb", low_sb, "η by SBDF2 (its sub-steps of 0.025), accurate in all three")):
+        label = f"spectral, α = {LOW_ALPHA} max M (`rho_stabiliser: {LOW_ALPHA}`), {what}"
+        if found is None:
+            rows.append(f"| {label} | none of the steps tried | | | | | | |")
+        else:
+            rows.append(row(label, f"{found[0]:.4g} fixed", found[1], best[key], found[3], found[4], chosen[key],
+                            key))
     rows.append(row("spectral", "adaptive (default)", adapt.state.steps, w_adapt, err_adapt, layer_error(adapt),
                     chosen["adapt"], "adapt"))
     rows.append(row("spectral, η by SBDF2 (its default sub-steps, 0.025)", "adaptive", adapt_sb.state.steps,
@@ -326,7 +360,10 @@ def main(argv=None) -> int:
                         lambda d: fixed(dt_spec, eta_step=d))
     lines += listed(f"SBDF2 sub-steps tried at Δt {dt_spec}: ", "sub-step", sb_tried,
                     lambda d: sbdf2(round(dt_spec / d)))
-    print("\n".join(lines[-16:]))
+    lines += listed(f"Steps tried with α = {LOW_ALPHA} max M: ", "Δt", low_tried, lambda d: low(d))
+    lines += listed(f"Steps tried with α = {LOW_ALPHA} max M, η by SBDF2: ", "Δt", low_sb_tried,
+                    lambda d: low(d, eta_scheme="sbdf2"))
+    print("\n".join(lines[-22:]))
 
     # ---- 3D rates
     cuda = dev.startswith("cuda")
@@ -334,7 +371,7 @@ def main(argv=None) -> int:
     steps = 10 if args.quick else 5
     rates: dict = {}
     for _ in range(args.repeats):  # round-robin; the fastest stretch of each counts
-        for key in ("expl", "spec", "both", "sub", "sbdf2"):
+        for key in ("expl", "spec", "both", "sub", "sbdf2", "low", "low_sb"):
             if key not in chosen:
                 continue
             got = rate(pk3, chosen[key], steps)
@@ -353,7 +390,10 @@ def main(argv=None) -> int:
         ("spectral, accurate in the boundary layer too", "both", both[0] is not None),
         (f"spectral, η in sub-steps of {sub[0]:.4g}" if sub else "", "sub", sub is not None),
         ("spectral, η by SBDF2" + (f" in sub-steps of {dt_spec / sb[0]:.4g}" if sb and sb[0] > 1 else ""), "sbdf2",
-         sb is not None)) if present]
+         sb is not None),
+        (f"spectral, α = {LOW_ALPHA} max M", "low", "low" in rates),
+        (f"spectral, α = {LOW_ALPHA} max M, η by SBDF2 (sub-steps of at most 0.025)", "low_sb", "low_sb" in rates))
+        if present]
     lines += [f"## 3D, {n3}³, {pk3.n} grains in {st.eta.shape[0]} fields, {steps} steps after a warm-up step "
               f"(the fastest of {args.repeats} such stretches, round-robin)", "",
               "| method | Δt | steps / s | simulated time / wall s | speed-up |" + (" peak GPU memory [GiB] |" if cuda else ""),
@@ -361,7 +401,7 @@ def main(argv=None) -> int:
               f"| explicit FD | {dt_expl} | {e_sps:.3g} | {e_rate:.3g} | 1.0× |" + mem(e_mem),
               f"| spectral | {s_dt:.3g} (as in 2D) | {s_sps:.3g} | {s_rate:.3g} | {s_rate / e_rate:.1f}× |" + mem(s_mem),
               *both_3d, ""]
-    print("\n".join(lines[-9:]))
+    print("\n".join(lines[-11:]))
 
     # ---- 732 grains (the Ba122 case): fields shared, memory
     many = 732 if not args.quick else 90

@@ -264,14 +264,19 @@ def test_solver_eta_step_and_scheme_are_read_and_checked():
     assert parse_config(base).solver.eta_scheme == "split"
     with pytest.raises(DatarialError, match=r"run\.yaml: solver: eta_scheme 'bdf'"):
         parse_config({**base, "solver": {"eta_scheme": "bdf"}}, "run.yaml")
+    assert parse_config({**base, "solver": {"rho_stabiliser": 0.6}}).solver.rho_stabiliser == 0.6
+    with pytest.raises(DatarialError, match=r"run\.yaml: solver: rho_stabiliser 0.3"):
+        parse_config({**base, "solver": {"rho_stabiliser": 0.3}}, "run.yaml")
 
 
 def test_cli_run_with_sbdf2_grain_fields_says_so_and_keeps_mass(capsys, tmp_path):
     cfg = write(tmp_path / "sb.yaml", RUN.split("assimilate")[0].replace("time: 4", "time: 1").replace(
-        "solver: {dtype: float32}", "solver: {dt: 0.05, adaptive: false, eta_scheme: sbdf2, eta_step: 0.025}"))
+        "solver: {dtype: float32}",
+        "solver: {dt: 0.05, adaptive: false, eta_scheme: sbdf2, eta_step: 0.025, rho_stabiliser: 0.6}"))
     code, out, err = run(capsys, "sinter", "run", str(cfg), "--no-vtk")
     assert code == 0, err
-    assert "spectral solver (order 1; grain fields by SBDF2, sub-steps ≤ 0.025), float64" in out
+    assert ("spectral solver (order 1; grain fields by SBDF2, sub-steps ≤ 0.025; density stabiliser 0.6 × max M), "
+            "float64") in out
     assert "20 steps (0 rejected)" in out
     change = float(re.search(r"mass change ([-+0-9.e]+)", out).group(1))
     assert abs(change) < 1e-10

@@ -64,12 +64,10 @@ def run_cmd(config: Path, out: Path | None, device: str | None, vtk: bool, attac
     state = initial_state(packing, settings)
     rs = cfg.pair_factors(packing)
     sim = Simulation(state, cfg.params, settings, anisotropy=cfg.anisotropy, pair_factors=None if rs is None else rs[0])
-    scheme = ""
-    if settings.method == "spectral":
-        scheme = (f" (order {settings.order}; grain fields {'by SBDF2' if settings.eta_scheme == 'sbdf2' else 'split'}"
-                  + (f", sub-steps ≤ {settings.eta_step:g}" if settings.eta_step else "") + ")")
+    scheme = settings.scheme()
     console.print(f"{packing.n} grains in {state.eta.shape[0]} order-parameter fields on a "
-                  f"{'×'.join(map(str, cfg.grid))} grid; {settings.method} solver{scheme}, {settings.dtype}, "
+                  f"{'×'.join(map(str, cfg.grid))} grid; {settings.method} solver{f' ({scheme})' if scheme else ''}, "
+                  f"{settings.dtype}, "
                   f"device {state.rho.device}")
     if rs is not None:
         import numpy as np

@@ -72,6 +72,11 @@ class State:
         return torch.where(inside, owner, torch.full_like(owner, -1)).cpu().numpy()
 
 
+# The smallest stabilising mobility of the density step, as a fraction of max M: the κ_ρ∇⁴ term treated
+# explicitly beyond it, (M − α)κ_ρ∇⁴, is stable while |M − α| ≤ α.
+RHO_STABILISER_MIN = 0.5
+
+
 @dataclass(frozen=True)
 class SolverSettings:
     """How to step: method, boundaries, time step control, precision, device."""
@@ -96,6 +101,9 @@ class SolverSettings:
     # S = 12 B: the equilibrium profile at any Δt, boundary motion slowed by O(Δt²): 2 % at Δt 0.025, 9 % at 0.05;
     # in sub-steps of at most 0.25/(L B), 0.025 by default, where eta_step is not given)
     eta_scheme: str = "split"
+    # The density step's stabilising mobility α as a fraction of max M (spectral): its error ∝ Δt α κ_ρ k⁴, and
+    # the κ_ρ∇⁴ part is stable only from 0.5 (the explicit remainder (M − α) then stays within α)
+    rho_stabiliser: float = 1.0
 
     def __post_init__(self) -> None:
         if self.method not in ("spectral", "explicit"):
@@ -112,10 +120,26 @@ class SolverSettings:
         if self.eta_scheme not in ("split", "sbdf2"):
             raise DatarialError(f"eta_scheme {self.eta_scheme!r}: use 'split' (Strang splitting) or 'sbdf2' "
                                 "(stabilised SBDF2)")
+        if (isinstance(self.rho_stabiliser, bool) or not isinstance(self.rho_stabiliser, int | float)
+                or not RHO_STABILISER_MIN <= self.rho_stabiliser <= 10.0):
+            raise DatarialError(f"rho_stabiliser {self.rho_stabiliser!r}: a fraction of the largest mobility "
+                                f"from {RHO_STABILISER_MIN} (below it the density step is unstable) to 10")
         if self.order not in (1, 2) or isinstance(self.order, bool):
             raise DatarialError(f"order {self.order!r}: use 1 (stabilised Euler) or 2 (stabilised SBDF2 with the ETD2RK reaction)")
         if self.order == 2 and self.method != "spectral":
             raise DatarialError("order 2 is a setting of the spectral method (the explicit one is Euler)")
+
+    def scheme(self) -> str:
+        """The spectral step's scheme in words, e.g. "order 1; grain fields by SBDF2, sub-steps ≤ 0.025" ("" for
+        the explicit method)."""
+        if self.method != "spectral":
+            return ""
+        text = f"order {self.order}; grain fields {'by SBDF2' if self.eta_scheme == 'sbdf2' else 'split'}"
+        if self.eta_step:
+            text += f", sub-steps ≤ {self.eta_step:g}"
+        if self.rho_stabiliser != 1.0:
+            text += f"; density stabiliser {self.rho_stabiliser:g} × max M"
+        return text
 
     @property
     def torch_dtype(self) -> torch.dtype:
