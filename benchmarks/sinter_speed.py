@@ -23,7 +23,8 @@ reference computes its local terms.
   at most the explicit reference's (its second-order Laplacian slows the boundary by 7 %).  Two rows lower the
   density step's stabilising mobility to α = 0.6 max M (``rho_stabiliser``; its error ∝ Δt α κ_ρ k⁴, stable
   from 0.5) and take the largest of Δt 0.1, 0.08, 0.0667, 0.05 accurate in ρ, and with the grain fields by
-  SBDF2 (in the fewest sub-steps per Δt, 1 … 10) accurate in all three.  The last rows are the adaptive step control, with either scheme.
+  SBDF2 (in the fewest sub-steps per Δt, 1 … 10) accurate in all three.  The last rows are the adaptive step
+  control, with either scheme.
 * 3D, 128³ with 24 grains: the rates (steps per second, simulated time per
   wall second) of each method over a stretch of steps, each at the step it
   needed in 2D for that accuracy.
@@ -245,7 +246,7 @@ def main(argv=None) -> int:
             sb = (k, *sb_tried[-1][1:])
             break
     # the density step with α = LOW_ALPHA · max M (``rho_stabiliser``): the largest step accurate in ρ, and with
-    # the grain fields by SBDF2 (its default sub-steps) the largest accurate in all three
+    # the grain fields by SBDF2 in the fewest sub-steps per step, the largest accurate in all three
     def low(dt: float, **kw) -> SolverSettings:
         return fixed(dt, rho_stabiliser=LOW_ALPHA, **kw)
 
@@ -350,28 +351,29 @@ def main(argv=None) -> int:
               "| speed-up (paired) |",
               "|---|---|---:|---:|---:|---:|---:|---:|", *rows, ""]
 
-    def listed(title: str, label: str, rows_: list, settings_of) -> list[str]:
-        def one(d, w, e, b) -> str:
+    def listed(title: str, rows_: list, name, settings_of) -> list[str]:
+        """One line for the runs tried: rows (Δt, steps, wall, ρ error, layer error, …); ``name(row)`` and
+        ``settings_of(row)`` give each run's label and settings."""
+        def one(r) -> str:
+            w, e, b = r[2:5]
             if e is None:
-                return f"{label} {d:.4g}: unstable"
-            key = motion_key(settings_of(d))
-            return (f"{label} {d:.4g}: error {e:.2e}, boundary layer {b:.1%}"
+                return f"{name(r)}: unstable"
+            key = motion_key(settings_of(r))
+            return (f"{name(r)}: error {e:.2e}, boundary layer {b:.1%}"
                     + (f", motion {motion[key]:.3f}" if key in motion else "") + f", {w:.2f} s")
-        return [title + "; ".join(one(d, w, e, b) for d, _, w, e, b in rows_), ""]
+        return [title + "; ".join(one(r) for r in rows_), ""]
 
-    lines += listed("Spectral steps tried: ", "Δt", tried, lambda d: fixed(d))
+    lines += listed("Spectral steps tried: ", tried, lambda r: f"Δt {r[0]:.4g}", lambda r: fixed(r[0]))
     if sub_tried:
-        lines += listed(f"Sub-steps tried at Δt {dt_spec}: ", "eta_step", sub_tried,
-                        lambda d: fixed(dt_spec, eta_step=d))
-    lines += listed(f"SBDF2 sub-steps tried at Δt {dt_spec}: ", "sub-step", sb_tried,
-                    lambda d: sbdf2(round(dt_spec / d)))
-    lines += listed(f"Steps tried with α = {LOW_ALPHA} max M: ", "Δt", low_tried, lambda d: low(d))
-    lines += [f"Steps tried with α = {LOW_ALPHA} max M, η by SBDF2: " + "; ".join(
-        f"Δt {d:.4g} in {k} sub-step{'s' if k > 1 else ''}: "
-        + ("unstable" if e is None else f"error {e:.2e}, boundary layer {b:.1%}"
-           + (f", motion {motion[mk]:.3f}" if (mk := motion_key(low(d, eta_scheme='sbdf2', eta_step=d / k))) in motion
-              else "") + f", {w:.2f} s")
-        for d, _, w, e, b, k in low_sb_tried), ""]
+        lines += listed(f"Sub-steps tried at Δt {dt_spec}: ", sub_tried, lambda r: f"eta_step {r[0]:.4g}",
+                        lambda r: fixed(dt_spec, eta_step=r[0]))
+    lines += listed(f"SBDF2 sub-steps tried at Δt {dt_spec}: ", sb_tried, lambda r: f"sub-step {r[0]:.4g}",
+                    lambda r: sbdf2(round(dt_spec / r[0])))
+    lines += listed(f"Steps tried with α = {LOW_ALPHA} max M: ", low_tried, lambda r: f"Δt {r[0]:.4g}",
+                    lambda r: low(r[0]))
+    lines += listed(f"Steps tried with α = {LOW_ALPHA} max M, η by SBDF2: ", low_sb_tried,
+                    lambda r: f"Δt {r[0]:.4g} in {r[5]} sub-step{'s' if r[5] > 1 else ''}",
+                    lambda r: low(r[0], eta_scheme="sbdf2", eta_step=r[0] / r[5]))
     print("\n".join(lines[-22:]))
 
     # ---- 3D rates
