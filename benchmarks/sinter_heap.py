@@ -36,15 +36,14 @@ def child() -> dict:
     """Step costs (ms) of every case and method in this process, and whether the heap setting is on."""
     import torch
 
+    from benchmarks.sinter_speed import packing_2d, packing_3d
     from datarial.devices import retain_freed_memory
     from datarial.sinter.model import Parameters
-    from datarial.sinter.packing import random_packing
     from datarial.sinter.solver import Simulation, SolverSettings, initial_state
 
     torch.set_num_threads(os.cpu_count() or 1)
     out: dict = {"retained": retain_freed_memory()}
-    packings = {CASES[0]: (random_packing((512, 512), 60, 20.0, seed=2, overlap=0.15), 20),
-                CASES[1]: (random_packing((128,) * 3, 24, 13.0, seed=4, overlap=0.15), 3)}
+    packings = {CASES[0]: (packing_2d(), 20), CASES[1]: (packing_3d(), 3)}
     settings = {METHODS[0]: SolverSettings(method="explicit", dt=0.002, adaptive=False, owner_every=10**9),
                 METHODS[1]: SolverSettings(dt=0.05, adaptive=False, owner_every=10**9),
                 METHODS[2]: SolverSettings(dt=0.05, adaptive=False, owner_every=10**9, eta_scheme="sbdf2")}

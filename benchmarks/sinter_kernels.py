@@ -35,9 +35,9 @@ import torch
 from numba import njit, prange
 
 from benchmarks._results import write_result
+from benchmarks.sinter_speed import packing_2d, packing_3d
 from datarial.sinter import _kernels, solver
 from datarial.sinter.model import Parameters
-from datarial.sinter.packing import random_packing
 from datarial.sinter.solver import Simulation, SolverSettings, initial_state, update_owners
 
 RESULTS = Path(__file__).with_name("results")
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
     lines += ["", "Order 2: the reference takes φ₂ from three terms of its series below |z| = 0.01, whose truncation "
               "(z³/120, up to 8e-9) the difference shows; the vectorised φ are within 5e-14 of 80-digit values "
               "(tests/test_sinter.py)."]
-    pk = random_packing((512, 512), 60, 20.0, seed=2, overlap=0.15)
+    pk = packing_2d()
     spec = SolverSettings(dt=0.05, adaptive=False, owner_every=10**9)
     expl = SolverSettings(method="explicit", dt=0.002, adaptive=False, owner_every=10**9)
     rows = [("spectral (numba kernels)", spec, False), ("spectral, local terms in torch", spec, True),
@@ -151,8 +151,7 @@ def main(argv=None) -> int:
               "| case | fields | numba kernels [ms] | torch [ms] | ratio | same owner maps |",
               "|---|---:|---:|---:|---:|---|"]
     for label, packing in (("2D 512², 60 grains", pk),
-                           ("3D 128³, 24 grains", random_packing((128,) * 3, 24, 13.0, seed=4, overlap=0.15)),
-                           ("3D 128³, 732 grains", random_packing((128,) * 3, 732, 4.0, seed=1, overlap=0.1))):
+                           ("3D 128³, 24 grains", packing_3d()), ("3D 128³, 732 grains", packing_3d(128, 732))):
         fast, slow = initial_state(packing, spec), initial_state(packing, spec)
         t_fast = shortest(lambda: update_owners(fast, True), 5)  # noqa: B023
         with solver.without_kernels():

@@ -79,6 +79,18 @@ LOW_ALPHA = 0.6
 LOW_STEPS = (0.1, 0.08, 0.0667, 0.05)
 
 
+def packing_2d(n2: int = 512):
+    """The 2D case: a random packing of 60 grains on 512² (fewer, in proportion, on a smaller grid)."""
+    return random_packing((n2, n2), max(8, int(60 * (n2 / 512) ** 2)), 20.0, seed=2, overlap=0.15)
+
+
+def packing_3d(n3: int = 128, grains: int = 24):
+    """The 3D cases: 24 grains on 128³, or the Ba122 case's 732 (smaller grains), radii scaled with the grid."""
+    if grains == 24:
+        return random_packing((n3, n3, n3), 24, 13.0 * n3 / 128, seed=4, overlap=0.15)
+    return random_packing((n3, n3, n3), grains, 4.0 * n3 / 128, seed=1, overlap=0.1)
+
+
 def timed_run(packing, settings, t_end, params=None):
     state = initial_state(packing, settings)
     sim = Simulation(state, params or Parameters(), settings)
@@ -145,8 +157,7 @@ def main(argv=None) -> int:
              + (torch.cuda.get_device_name() if dev.startswith("cuda") else "CPU") + ".", ""]
 
     # ---- 2D, equal accuracy to the same time
-    grains = max(8, int(60 * (n2 / 512) ** 2))
-    pk = random_packing((n2, n2), grains, 20.0, seed=2, overlap=0.15)
+    pk = packing_2d(n2)
     t_end = 2.0
     kernel = solver._cpu_kernels() if dev == "cpu" else None
     if kernel is not None:  # compile (or load from numba's cache) outside the timings
@@ -378,7 +389,7 @@ def main(argv=None) -> int:
 
     # ---- 3D rates
     cuda = dev.startswith("cuda")
-    pk3 = random_packing((n3, n3, n3), 24, 13.0 * n3 / 128, seed=4, overlap=0.15)
+    pk3 = packing_3d(n3)
     steps = 10 if args.quick else 5
     rates: dict = {}
     for _ in range(args.repeats):  # round-robin; the fastest stretch of each counts
@@ -417,7 +428,7 @@ def main(argv=None) -> int:
 
     # ---- 732 grains (the Ba122 case): fields shared, memory
     many = 732 if not args.quick else 90
-    pkm = random_packing((n3, n3, n3), many, 4.0 * n3 / 128, seed=1, overlap=0.1)
+    pkm = packing_3d(n3, many)
     m_sps, m_rate, m_dt, m_mem, stm = rate(pkm, SolverSettings(dt=dt_spec, adaptive=False, device=dev, dtype=dt_), 3)
     full = (many + 1) * n3**3 * stm.rho.element_size() / 2**30
     lines += [f"## 3D, {n3}³, {pkm.n} grains, spectral, Δt {m_dt:.3g}, 3 steps after a warm-up step", "",
