@@ -19,6 +19,10 @@ stabilised SBDF2 step of the grain fields (``eta_scheme="sbdf2"``);
 :func:`nearest_owner` and :func:`owner_sums` the owner maps and the grains' volumes and centres
 (:func:`datarial.sinter.state.update_owners`; torch needs a dozen full-grid temporaries and a Python loop
 over the grains for them).
+
+The inner loops run over one-dimensional views (``eta[f, lo:hi]``, ``e[f]``): indexed as ``eta[f, lo + i]``
+instead, LLVM left the loops scalar (``benchmarks.sinter_kernels`` times :func:`eta_sbdf2` and
+:func:`density_terms` against such versions of themselves; :func:`react`, mostly arithmetic, gained less).
 """
 
 from __future__ import annotations
@@ -74,8 +78,9 @@ def _sum_squares(e, s2, w):  # pragma: no cover - compiled
     for i in range(w):
         s2[i] = 0.0
     for f in range(e.shape[0]):
+        ef = e[f]
         for i in range(w):
-            s2[i] += e[f, i] * e[f, i]
+            s2[i] += ef[i] * ef[i]
 
 
 @njit(parallel=True, fastmath={"contract"}, cache=True)
@@ -90,7 +95,8 @@ def react(rho, eta, out, L, B, dh, m, second):  # pragma: no cover - compiled
     blocks = (n + BLOCK - 1) // BLOCK
     for b in prange(blocks):
         lo = b * BLOCK
-        w = min(n, lo + BLOCK) - lo
+        hi = min(n, lo + BLOCK)
+        w = hi - lo
         e = np.empty((nf, w), dtype=np.float64)  # rates and z in double, whatever the fields' dtype
         pred = np.empty((nf, w), dtype=np.float64)
         r0 = np.empty((nf, w), dtype=np.float64)
@@ -98,41 +104,47 @@ def react(rho, eta, out, L, B, dh, m, second):  # pragma: no cover - compiled
         p2s = np.empty((nf, w), dtype=np.float64)
         s2 = np.empty(w, dtype=np.float64)
         r = np.empty(w, dtype=np.float64)
+        rr = rho[lo:hi]
         for i in range(w):
-            r[i] = rho[lo + i]
+            r[i] = rr[i]
         for f in range(nf):
+            src, ef = eta[f, lo:hi], e[f]
             for i in range(w):
-                e[f, i] = eta[f, lo + i]
+                ef[i] = src[i]
         for _ in range(m):
             _sum_squares(e, s2, w)
             for f in range(nf):
+                ef, pf, r0f, zf, p2f = e[f], pred[f], r0[f], zs[f], p2s[f]
                 for i in range(w):
-                    v = e[f, i]
+                    v = ef[i]
                     rate = _rate(v, r[i], s2[i], c)
                     z = -dh * c * ((1.0 - r[i]) - 2.0 * (2.0 - r[i]) * v + s2[i] + 2.0 * v * v)
                     # Two arms, each vectorised: order 1 stores nothing for the corrector, and LLVM drops φ₂'s
                     # arithmetic there (φ₂ computed before the branch and stored in one arm made the loop scalar: about 30× slower)
                     if second:
                         p1, p2 = phis(z)
-                        r0[f, i] = rate
-                        zs[f, i] = z
-                        p2s[f, i] = p2
+                        r0f[i] = rate
+                        zf[i] = z
+                        p2f[i] = p2
                     else:
                         p1, _ = phis(z)
-                    pred[f, i] = v + dh * p1 * rate
+                    pf[i] = v + dh * p1 * rate
             if second:
                 _sum_squares(pred, s2, w)
                 for f in range(nf):
+                    ef, pf, r0f, zf, p2f = e[f], pred[f], r0[f], zs[f], p2s[f]
                     for i in range(w):
-                        v = pred[f, i]
+                        v = pf[i]
                         r1 = _rate(v, r[i], s2[i], c)
-                        pred[f, i] = v + dh * p2s[f, i] * (r1 - r0[f, i] - (zs[f, i] / dh) * (v - e[f, i]))
+                        pf[i] = v + dh * p2f[i] * (r1 - r0f[i] - (zf[i] / dh) * (v - ef[i]))
             for f in range(nf):
+                ef, pf = e[f], pred[f]
                 for i in range(w):
-                    e[f, i] = pred[f, i]
+                    ef[i] = pf[i]
         for f in range(nf):
+            dst, ef = out[f, lo:hi], e[f]
             for i in range(w):
-                out[f, lo + i] = e[f, i]
+                dst[i] = ef[i]
 
 
 @njit(parallel=True, cache=True)
@@ -145,23 +157,26 @@ def density_terms(rho, eta, A, B, M_vol, M_vap, M_surf, M_gb, dfdrho, mob):  # p
     blocks = (n + BLOCK - 1) // BLOCK
     for b in prange(blocks):
         lo = b * BLOCK
-        w = min(n, lo + BLOCK) - lo
+        hi = min(n, lo + BLOCK)
+        w = hi - lo
         s1 = np.zeros(w, dtype=np.float64)
         s2 = np.zeros(w, dtype=np.float64)
         s3 = np.zeros(w, dtype=np.float64)
         for f in range(nf):
+            ef = eta[f, lo:hi]
             for i in range(w):
-                v = np.float64(eta[f, lo + i])
+                v = np.float64(ef[i])
                 s1[i] += v
                 s2[i] += v * v
                 s3[i] += v * v * v
+        rr, dd, mm = rho[lo:hi], dfdrho[lo:hi], mob[lo:hi]
         for i in range(w):
-            r = np.float64(rho[lo + i])
-            dfdrho[lo + i] = 2.0 * A * r * (1.0 - r) * (1.0 - 2.0 * r) + B * (2.0 * r - 6.0 * s2[i] + 4.0 * s3[i])
+            r = np.float64(rr[i])
+            dd[i] = 2.0 * A * r * (1.0 - r) * (1.0 - 2.0 * r) + B * (2.0 * r - 6.0 * s2[i] + 4.0 * s3[i])
             c = min(max(r, 0.0), 1.0)
             h = c * c * c * (10.0 - 15.0 * c + 6.0 * c * c)
             q = c * (1.0 - c)
-            mob[lo + i] = M_vol * h + M_vap * (1.0 - h) + M_surf * q * q + M_gb * (s1[i] * s1[i] - s2[i])
+            mm[i] = M_vol * h + M_vap * (1.0 - h) + M_surf * q * q + M_gb * (s1[i] * s1[i] - s2[i])
 
 
 @njit(parallel=True, cache=True)
@@ -174,19 +189,22 @@ def eta_sbdf2(rho, eta, eta_prev, rate_prev, L, B, S, a0, a1, b0, b1, rate, q): 
     blocks = (n + BLOCK - 1) // BLOCK
     for blk in prange(blocks):
         lo = blk * BLOCK
-        w = min(n, lo + BLOCK) - lo
+        hi = min(n, lo + BLOCK)
+        w = hi - lo
         s2 = np.zeros(w, dtype=np.float64)
         for f in range(nf):
+            ef = eta[f, lo:hi]
             for i in range(w):
-                v = np.float64(eta[f, lo + i])
+                v = np.float64(ef[i])
                 s2[i] += v * v
+        rr = rho[lo:hi]
         for f in range(nf):
+            ef, ep, rp, ro, qo = eta[f, lo:hi], eta_prev[f, lo:hi], rate_prev[f, lo:hi], rate[f, lo:hi], q[f, lo:hi]
             for i in range(w):
-                j = lo + i
-                v = np.float64(eta[f, j])
-                r = _rate(v, np.float64(rho[j]), s2[i], c) + ls * v
-                rate[f, j] = r
-                q[f, j] = a0 * v + a1 * eta_prev[f, j] + b0 * r + b1 * rate_prev[f, j]
+                v = np.float64(ef[i])
+                r = _rate(v, np.float64(rr[i]), s2[i], c) + ls * v
+                ro[i] = r
+                qo[i] = a0 * v + a1 * ep[i] + b0 * r + b1 * rp[i]
 
 
 # ----------------------------------------------------------------------------- owner maps, volumes, centres
