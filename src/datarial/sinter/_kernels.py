@@ -207,6 +207,133 @@ def eta_sbdf2(rho, eta, eta_prev, rate_prev, L, B, S, a0, a1, b0, b1, rate, q): 
                 qo[i] = a0 * v + a1 * ep[i] + b0 * r + b1 * rp[i]
 
 
+# ----------------------------------------------------------------------------- explicit finite-difference step
+ROWS = 16  # grid rows (along the last axis) per parallel work item of :func:`explicit_step`
+
+
+@njit(inline="always", cache=True)
+def _neighbours(i, n, periodic):  # pragma: no cover - compiled
+    """The indices above and below i on an axis of n cells: wrapped, or the edge cell itself (zero flux)."""
+    if periodic:
+        return (i + 1 if i + 1 < n else 0), (i - 1 if i > 0 else n - 1)
+    return (i + 1 if i + 1 < n else n - 1), (i - 1 if i > 0 else 0)
+
+
+@njit(inline="always", cache=True)
+def _laplacian_row(c, u1, d1, u0, d0, three, periodic, out):  # pragma: no cover - compiled
+    """The second-order Laplacian along one grid row ``c``: ``u1``, ``d1`` the rows above and below on the
+    second-last axis, ``u0``, ``d0`` on the third-last (used where ``three``); the row's own axis here."""
+    n = c.shape[0]
+    for i in range(n):
+        out[i] = u1[i] + d1[i] - 2.0 * c[i]
+    if three:
+        for i in range(n):
+            out[i] += u0[i] + d0[i] - 2.0 * c[i]
+    for i in range(1, n - 1):
+        out[i] += c[i + 1] + c[i - 1] - 2.0 * c[i]
+    if n > 1:
+        out[0] += c[1] + (c[n - 1] if periodic else c[0]) - 2.0 * c[0]
+        out[n - 1] += (c[0] if periodic else c[n - 1]) + c[n - 2] - 2.0 * c[n - 1]
+
+
+@njit(inline="always", cache=True)
+def _face_fluxes(m, w, mu_, wu, out):  # pragma: no cover - compiled
+    """out += the flux ½(M + M')(μ' − μ) from the neighbouring row (``mu_`` its M, ``wu`` its μ) into each cell."""
+    for i in range(m.shape[0]):
+        out[i] += 0.5 * (m[i] + mu_[i]) * (wu[i] - w[i])
+
+
+@njit(parallel=True, cache=True)
+def explicit_step(rho, eta, A, B, L, kappa_rho, kappa_eta, M_vol, M_vap, M_surf, M_gb, dt, periodic,
+                  mu, mob, rho_out, eta_out):  # pragma: no cover - compiled
+    """One forward-Euler step of the explicit finite-difference reference for the plain model (no anisotropy,
+    tensorial mobility, rigid-body motion or pair factors): the arithmetic of
+    :meth:`datarial.sinter.solver.Simulation._rates_explicit` in two passes over the grid instead of its
+    torch operations' fifty or so.
+
+    rho, mu, mob, rho_out (n0, n1, n2); eta, eta_out (F, n0, n1, n2); a 2D grid as n0 = 1.  ``periodic``: wrap,
+    else zero flux (the ghost cell repeats the edge cell).  First μ = ∂f/∂ρ − κ_ρ∇²ρ into ``mu`` and M into
+    ``mob``, then ρ + Δt Σ ½(Mᵢ + Mⱼ)(μⱼ − μᵢ) over the faces and η + Δt(−L ∂f/∂η + L κ_η ∇²η).  Rows of the
+    last axis in parallel, ``ROWS`` at a time.
+    """
+    n0, n1, n2 = rho.shape
+    nf = eta.shape[0]
+    three = n0 > 1
+    rows = n0 * n1
+    chunks = (rows + ROWS - 1) // ROWS
+    for k in prange(chunks):
+        lap = np.empty(n2, dtype=np.float64)
+        s1 = np.empty(n2, dtype=np.float64)
+        s2 = np.empty(n2, dtype=np.float64)
+        s3 = np.empty(n2, dtype=np.float64)
+        for row in range(k * ROWS, min(rows, (k + 1) * ROWS)):
+            i0, i1 = row // n1, row % n1
+            a0, b0 = _neighbours(i0, n0, periodic)
+            a1, b1 = _neighbours(i1, n1, periodic)
+            _laplacian_row(rho[i0, i1], rho[i0, a1], rho[i0, b1], rho[a0, i1], rho[b0, i1], three, periodic, lap)
+            for i in range(n2):
+                s1[i] = 0.0
+                s2[i] = 0.0
+                s3[i] = 0.0
+            for f in range(nf):
+                e = eta[f, i0, i1]
+                for i in range(n2):
+                    v = np.float64(e[i])
+                    s1[i] += v
+                    s2[i] += v * v
+                    s3[i] += v * v * v
+            rr, wr, mr = rho[i0, i1], mu[i0, i1], mob[i0, i1]
+            for i in range(n2):
+                r = np.float64(rr[i])
+                wr[i] = (2.0 * A * r * (1.0 - r) * (1.0 - 2.0 * r) + B * (2.0 * r - 6.0 * s2[i] + 4.0 * s3[i])
+                         - kappa_rho * lap[i])
+                c = min(max(r, 0.0), 1.0)
+                h = c * c * c * (10.0 - 15.0 * c + 6.0 * c * c)
+                q = c * (1.0 - c)
+                mr[i] = M_vol * h + M_vap * (1.0 - h) + M_surf * q * q + M_gb * (s1[i] * s1[i] - s2[i])
+    cr = 12.0 * L * B
+    for k in prange(chunks):
+        div = np.empty(n2, dtype=np.float64)
+        lap = np.empty(n2, dtype=np.float64)
+        s2 = np.empty(n2, dtype=np.float64)
+        for row in range(k * ROWS, min(rows, (k + 1) * ROWS)):
+            i0, i1 = row // n1, row % n1
+            a0, b0 = _neighbours(i0, n0, periodic)
+            a1, b1 = _neighbours(i1, n1, periodic)
+            m, w = mob[i0, i1], mu[i0, i1]
+            for i in range(n2):
+                div[i] = 0.0
+            _face_fluxes(m, w, mob[i0, a1], mu[i0, a1], div)
+            _face_fluxes(m, w, mob[i0, b1], mu[i0, b1], div)
+            if three:
+                _face_fluxes(m, w, mob[a0, i1], mu[a0, i1], div)
+                _face_fluxes(m, w, mob[b0, i1], mu[b0, i1], div)
+            for i in range(1, n2 - 1):  # along the row: the interior, then the two ends
+                div[i] += 0.5 * (m[i] + m[i + 1]) * (w[i + 1] - w[i]) + 0.5 * (m[i] + m[i - 1]) * (w[i - 1] - w[i])
+            for i in (0, n2 - 1):
+                up, dn = _neighbours(i, n2, periodic)
+                div[i] += 0.5 * (m[i] + m[up]) * (w[up] - w[i]) + 0.5 * (m[i] + m[dn]) * (w[dn] - w[i])
+            rr, ro = rho[i0, i1], rho_out[i0, i1]
+            for i in range(n2):
+                ro[i] = rr[i] + dt * div[i]
+            for i in range(n2):
+                s2[i] = 0.0
+            for f in range(nf):
+                e = eta[f, i0, i1]
+                for i in range(n2):
+                    v = np.float64(e[i])
+                    s2[i] += v * v
+            for f in range(nf):
+                e = eta[f, i0, i1]
+                _laplacian_row(e, eta[f, i0, a1], eta[f, i0, b1], eta[f, a0, i1], eta[f, b0, i1], three, periodic,
+                               lap)
+                eo = eta_out[f, i0, i1]
+                for i in range(n2):
+                    v = np.float64(e[i])
+                    r = np.float64(rr[i])
+                    eo[i] = v + dt * (-cr * ((1.0 - r) * v - (2.0 - r) * v * v + v * s2[i]) + L * kappa_eta * lap[i])
+
+
 # ----------------------------------------------------------------------------- owner maps, volumes, centres
 @njit(parallel=True, cache=True)
 def nearest_owner(shape, centres, reach, order, starts, periodic, owner):  # pragma: no cover - compiled

@@ -17,7 +17,11 @@
   (``eta_scheme``), in sub-steps of ``eta_step``: see
   :mod:`datarial.sinter.grain_step`.
 * **Explicit finite differences** (reference for verification and the
-  benchmark): second-order central differences, forward Euler.
+  benchmark): second-order central differences, forward Euler.  On the CPU
+  the plain model (no anisotropy, tensorial mobility, rigid-body motion or
+  pair factors) steps in one fused numba kernel
+  (:func:`datarial.sinter._kernels.explicit_step`), the same numbers as the
+  torch operations up to round-off and about ten times faster.
 
 Boundaries: periodic, or zero-flux by even (mirror) extension — the spectral
 step then runs on the doubled grid, which equals a cosine transform.
@@ -259,8 +263,22 @@ class Simulation(GrainFieldSteps):
         return out
 
     def _step_explicit(self, dt: float) -> tuple[torch.Tensor, torch.Tensor]:
-        st = self.state
-        drho, deta = self._rates_explicit(st.rho, st.eta, self._velocity_fields())
+        st, p = self.state, self.params
+        vel = self._velocity_fields()
+        kernels = _cpu_kernels() if st.rho.device.type == "cpu" else None
+        if (kernels is not None and vel is None and self.anisotropy is None and p.tensorial == 0
+                and self.pair_factors is None):  # the plain model: one fused kernel, two passes over the grid
+            rho, eta = st.rho.detach().contiguous(), st.eta.detach().contiguous()
+            grid = (1, *rho.shape) if st.dim == 2 else rho.shape
+            mu, mob = torch.empty(grid, dtype=torch.float64), torch.empty(grid, dtype=torch.float64)
+            rho_new, eta_new = torch.empty_like(rho), torch.empty_like(eta)
+            kernels.explicit_step(rho.reshape(grid).numpy(), eta.reshape(eta.shape[0], *grid).numpy(), float(p.A),
+                                  float(p.B), float(p.L), float(p.kappa_rho), float(p.kappa_eta), float(p.M_vol),
+                                  float(p.M_vap), float(p.M_surf), float(p.M_gb), float(dt), self.periodic,
+                                  mu.numpy(), mob.numpy(), rho_new.reshape(grid).numpy(),
+                                  eta_new.reshape(eta.shape[0], *grid).numpy())
+            return rho_new, eta_new
+        drho, deta = self._rates_explicit(st.rho, st.eta, vel)
         return st.rho + dt * drho, st.eta + dt * deta
 
     def _anisotropy_factor(self, G: torch.Tensor, eta: torch.Tensor, owner: torch.Tensor,
