@@ -8,7 +8,8 @@
   (Δt 0.05) with the numba kernels, the same with the local terms in torch, the two ways of keeping the grain
   boundaries accurate at that step (split η in 4 sub-steps, η by SBDF2 in 2), the fastest setting accurate in
   all three accuracies of ``benchmarks.sinter_speed`` (Δt 0.1, α = 0.6 max M, η by SBDF2 in 3 sub-steps), and
-  explicit (Δt 0.002).
+  explicit (Δt 0.002), by the fused kernel and in torch operations; and one 512² transform each way, of which
+  the density step takes three.
   Shortest of 7 stretches of 10 steps, owner-map updates left out (both methods make them every 20 steps).
 * The kernels' loops over one-dimensional views against the same kernels indexing the 2D arrays in their inner
   loops (as written before; LLVM left those loops scalar): :func:`~datarial.sinter._kernels.eta_sbdf2` and
@@ -207,7 +208,7 @@ def main(argv=None) -> int:
             ("spectral, η by SBDF2 in sub-steps of 0.025", dataclasses.replace(spec, eta_scheme="sbdf2"), False),
             ("spectral, α = 0.6 max M, η by SBDF2 in 3 sub-steps",
              dataclasses.replace(spec, dt=0.1, rho_stabiliser=0.6, eta_scheme="sbdf2", eta_step=0.1 / 3), False),
-            ("explicit FD", expl, False)]
+            ("explicit FD", expl, False), ("explicit FD in torch operations", expl, True)]
     costs = {name: step_cost(pk, s, torch_terms) for name, s, torch_terms in rows}
     e = costs["explicit FD"]
     lines += ["", f"## One step, 2D 512², {pk.n} grains (shortest of 7 stretches of 10 steps)", "",
@@ -217,6 +218,16 @@ def main(argv=None) -> int:
         c = costs[name]
         lines.append(f"| {name} | {s.dt} | {c * 1e3:.2f} | {c / e:.2f} | {s.dt / c:.2f} | "
                      f"{(s.dt / c) / (expl.dt / e):.1f}× |")
+    # the spectral step's floor: the transforms of the density step alone (3 forward, 3 back)
+    x = torch.rand(pk.labels.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    xh, back = torch.fft.rfftn(x), torch.empty_like(x)
+    t_fwd = shortest(lambda: torch.fft.rfftn(x, out=xh), 30)
+    t_inv = shortest(lambda: torch.fft.irfftn(xh, s=x.shape, out=back), 30)
+    ceiling = (0.0667 / expl.dt) * e / (3 * (t_fwd + t_inv))
+    lines += ["", f"One 512² transform (float64, shortest of 30): forward {t_fwd * 1e3:.3f} ms, back "
+              f"{t_inv * 1e3:.3f} ms. The density step alone takes three of each: {3 * (t_fwd + t_inv) * 1e3:.2f} ms, "
+              f"{3 * (t_fwd + t_inv) / e:.2f} explicit steps, so a spectral method at Δt 0.0667 that spent nothing "
+              f"else would be at most {ceiling:.1f}× faster than the explicit one."]
     lines += ["", "## Owner maps, volumes and centres (`update_owners`, shortest of 5 calls)", "",
               "| case | fields | numba kernels [ms] | torch [ms] | ratio | same owner maps |",
               "|---|---:|---:|---:|---:|---|"]

@@ -220,6 +220,15 @@ def _neighbours(i, n, periodic):  # pragma: no cover - compiled
 
 
 @njit(inline="always", cache=True)
+def _row(row, n0, n1, periodic):  # pragma: no cover - compiled
+    """A grid row's indices (i0, i1) on the two leading axes and their neighbours (above, below) on each."""
+    i0, i1 = row // n1, row % n1
+    a0, b0 = _neighbours(i0, n0, periodic)
+    a1, b1 = _neighbours(i1, n1, periodic)
+    return i0, i1, a0, b0, a1, b1
+
+
+@njit(inline="always", cache=True)
 def _laplacian_row(c, u1, d1, u0, d0, three, periodic, out):  # pragma: no cover - compiled
     """The second-order Laplacian along one grid row ``c``: ``u1``, ``d1`` the rows above and below on the
     second-last axis, ``u0``, ``d0`` on the third-last (used where ``three``); the row's own axis here."""
@@ -248,8 +257,8 @@ def explicit_step(rho, eta, A, B, L, kappa_rho, kappa_eta, M_vol, M_vap, M_surf,
                   mu, mob, rho_out, eta_out):  # pragma: no cover - compiled
     """One forward-Euler step of the explicit finite-difference reference for the plain model (no anisotropy,
     tensorial mobility, rigid-body motion or pair factors): the arithmetic of
-    :meth:`datarial.sinter.solver.Simulation._rates_explicit` in two passes over the grid instead of its
-    torch operations' fifty or so.
+    :meth:`datarial.sinter.solver.Simulation._rates_explicit` in two passes over the grid instead of the
+    many passes, each with its temporaries, of the torch operations.
 
     rho, mu, mob, rho_out (n0, n1, n2); eta, eta_out (F, n0, n1, n2); a 2D grid as n0 = 1.  ``periodic``: wrap,
     else zero flux (the ghost cell repeats the edge cell).  First μ = ∂f/∂ρ − κ_ρ∇²ρ into ``mu`` and M into
@@ -267,9 +276,7 @@ def explicit_step(rho, eta, A, B, L, kappa_rho, kappa_eta, M_vol, M_vap, M_surf,
         s2 = np.empty(n2, dtype=np.float64)
         s3 = np.empty(n2, dtype=np.float64)
         for row in range(k * ROWS, min(rows, (k + 1) * ROWS)):
-            i0, i1 = row // n1, row % n1
-            a0, b0 = _neighbours(i0, n0, periodic)
-            a1, b1 = _neighbours(i1, n1, periodic)
+            i0, i1, a0, b0, a1, b1 = _row(row, n0, n1, periodic)
             _laplacian_row(rho[i0, i1], rho[i0, a1], rho[i0, b1], rho[a0, i1], rho[b0, i1], three, periodic, lap)
             for i in range(n2):
                 s1[i] = 0.0
@@ -297,9 +304,7 @@ def explicit_step(rho, eta, A, B, L, kappa_rho, kappa_eta, M_vol, M_vap, M_surf,
         lap = np.empty(n2, dtype=np.float64)
         s2 = np.empty(n2, dtype=np.float64)
         for row in range(k * ROWS, min(rows, (k + 1) * ROWS)):
-            i0, i1 = row // n1, row % n1
-            a0, b0 = _neighbours(i0, n0, periodic)
-            a1, b1 = _neighbours(i1, n1, periodic)
+            i0, i1, a0, b0, a1, b1 = _row(row, n0, n1, periodic)
             m, w = mob[i0, i1], mu[i0, i1]
             for i in range(n2):
                 div[i] = 0.0
