@@ -58,8 +58,9 @@ ETD2_STIFFNESS_STEP = 1.5
 
 
 class GrainFieldSteps:
-    """The η step's methods; the class using them provides ``state``, ``params``, ``settings``, ``periodic``,
-    ``pair_factors``, ``_pairs`` and ``_spec``, and calls :meth:`_init_grain_steps` when made."""
+    """The η step's methods; the class using them provides ``state``, ``params``, ``settings``, ``pair_factors``,
+    ``_pairs``, ``_spec`` and ``_mirrored`` (whether ``_spec`` works on the mirror extension of a zero-flux grid),
+    and calls :meth:`_init_grain_steps` when made."""
 
     def _init_grain_steps(self) -> None:
         # SBDF2 history of the grain fields (``eta_scheme="sbdf2"``): (ηⁿ⁻¹, its explicit rate, the sub-step
@@ -138,11 +139,11 @@ class GrainFieldSteps:
     def _eta_diffuse(self, eta: torch.Tensor, vel, h: float) -> torch.Tensor:
         """The split step's linear part over h: L κ_η ∇² exactly in Fourier space, with the advection."""
         st, p, sp, d = self.state, self.params, self._spec, self.state.dim
-        eta_h = sp.fft(eta if self.periodic else mirror(eta, d))
+        eta_h = sp.fft(mirror(eta, d) if self._mirrored else eta)
         if vel is not None:  # advective form: a rigid shift of each grain's η
             eta_h = eta_h - h * sp.fft(sum(c * g for c, g in zip(vel, sp.grad(eta_h), strict=True)))
         eta = sp.ifft(eta_h.mul_(sp.decay(p.L * p.kappa_eta, h)))
-        return eta if self.periodic else crop(eta, st.shape)
+        return crop(eta, st.shape) if self._mirrored else eta
 
     def _eta_rhs(self, rho: torch.Tensor, eta: torch.Tensor, S: float, vel, h: float,
                  last: tuple | None) -> tuple[torch.Tensor, torch.Tensor, float]:
@@ -165,9 +166,9 @@ class GrainFieldSteps:
             return rate, q, a
         rate = (eta * (p.L * S)).sub_(df_deta(rho, eta, self._coupled_s2(eta), p), alpha=p.L)
         if vel is not None:  # advection, explicit: −v·∇η, the gradient spectral on the (mirrored) grid
-            grads = sp.grad(sp.fft(eta if self.periodic else mirror(eta, d)))
+            grads = sp.grad(sp.fft(mirror(eta, d) if self._mirrored else eta))
             adv = sum(c * g for c, g in zip(vel, grads, strict=True))
-            rate = rate - (adv if self.periodic else crop(adv, st.shape))
+            rate = rate - (crop(adv, st.shape) if self._mirrored else adv)
         q = (eta * coef[0]).add_(rate, alpha=coef[2])
         if last is not None:
             q.add_(e1, alpha=coef[1]).add_(r1, alpha=coef[3])
@@ -203,9 +204,9 @@ class GrainFieldSteps:
             key = (p.L, S, p.kappa_eta, h, a)
             if self._eta_implicit is None or self._eta_implicit[0] != key:  # 1 / (a + h L (S + κ_η k²)), kept
                 self._eta_implicit = (key, 1.0 / ((p.L * h) * (S + p.kappa_eta * sp.k2) + a))
-            q_h = sp.fft(q if self.periodic else mirror(q, d))
+            q_h = sp.fft(mirror(q, d) if self._mirrored else q)
             new = sp.ifft(q_h.mul_(self._eta_implicit[1]))
             last = (eta, rate, h)
-            eta = new if self.periodic else crop(new, st.shape)
+            eta = crop(new, st.shape) if self._mirrored else new
         self._eta_pending = last
         return eta

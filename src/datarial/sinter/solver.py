@@ -23,8 +23,11 @@
   (:func:`datarial.sinter._kernels.explicit_step`), the same numbers as the
   torch operations up to round-off and about ten times faster.
 
-Boundaries: periodic, or zero-flux by even (mirror) extension — the spectral
-step then runs on the doubled grid, which equals a cosine transform.
+Boundaries: periodic, or zero-flux by even (mirror) extension.  On the CPU the
+spectral step then takes cosine transforms of the grid itself
+(:class:`datarial.sinter.spectral.CosineSpectral`, scipy); on a GPU, and with
+the tensorial mobility, it transforms the doubled grid, which gives the same
+numbers for more work.
 
 Grains share order-parameter fields (:mod:`datarial.sinter.state`); the
 densification measures are in :mod:`datarial.sinter.measures`.  Both are
@@ -51,7 +54,14 @@ from datarial.sinter.model import (
     mobility,
     normal_flux,
 )
-from datarial.sinter.spectral import Spectral, crop, mirror
+from datarial.sinter.spectral import (
+    CosineSpectral,
+    Spectral,
+    cosine_transforms,
+    crop,
+    mirror,
+    mirror_extension,
+)
 from datarial.sinter.state import (
     Grains,
     SolverSettings,
@@ -65,7 +75,8 @@ from datarial.sinter.state import (
 from datarial.sinter.state import cpu_kernels as _cpu_kernels
 
 __all__ = ["Grains", "Measures", "Simulation", "SolverSettings", "State", "assign_fields", "hull_volume",
-           "initial_state", "measures", "neck_radius", "remap_grains", "update_owners", "without_kernels"]
+           "initial_state", "measures", "mirror_extension", "neck_radius", "remap_grains", "update_owners",
+           "without_kernels"]
 
 
 class Simulation(GrainFieldSteps):
@@ -114,8 +125,12 @@ class Simulation(GrainFieldSteps):
         self._pending_hat: torch.Tensor | None = None
         self._init_grain_steps()
         dev, dt = state.rho.device, state.rho.dtype
-        ext = state.shape if self.periodic else tuple(2 * n for n in state.shape)
-        self._spec = Spectral(ext, dt, dev)
+        # zero flux: cosine transforms of the grid (CPU), or the real transform of its mirror extension
+        self._mirrored = not self.periodic and not cosine_transforms(dev, params.tensorial > 0)
+        if not self.periodic and not self._mirrored:
+            self._spec: Spectral | CosineSpectral = CosineSpectral(state.shape, dt, dev)
+        else:
+            self._spec = Spectral(tuple(2 * n for n in state.shape) if self._mirrored else state.shape, dt, dev)
         if dev.type == "cpu":  # reuse the freed pages of each step's temporaries
             retain_freed_memory()
 
@@ -320,7 +335,7 @@ class Simulation(GrainFieldSteps):
         The dependence of a on η (the weights) is left out of the η equation.
         """
         G = torch.stack(grads).detach().requires_grad_(True)  # grid-axis order (z, y, x) or (y, x)
-        a = self._anisotropy_factor(G, eta, owner, mirrored=not self.periodic)
+        a = self._anisotropy_factor(G, eta, owner, mirrored=self._mirrored)
         energy = 0.5 * self.params.kappa_rho * (a * a * (G * G).sum(0)).sum()
         (xi,) = torch.autograd.grad(energy, G)
         return [xi[j].detach() for j in range(self.state.dim)], float(a.detach().max())
@@ -371,7 +386,7 @@ class Simulation(GrainFieldSteps):
         eta_react = self._react(rho, eta, 0.5 * h) if split else None
         rho0 = rho
         dfdrho, M = self._density_terms(rho, eta)  # local: on the grid itself, then mirrored
-        if not self.periodic:
+        if self._mirrored:
             rho, eta, dfdrho, M = (mirror(x, d) for x in (rho, eta, dfdrho, M))
             if vel is not None:  # the normal component of a mirrored velocity changes sign
                 vel = [mirror(c, d, sign=[(-1.0 if a == ax else 1.0) for a in range(d)]) for ax, c in enumerate(vel)]
@@ -384,7 +399,7 @@ class Simulation(GrainFieldSteps):
             mu_h = sp.fft(dfdrho).addcmul_(sp.k2, rho_h, value=p.kappa_rho)  # + κ_ρ k² ρ̂
             a_max = 1.0
         else:
-            owner = st.owner if self.periodic else mirror(st.owner, d)
+            owner = mirror(st.owner, d) if self._mirrored else st.owner
             xi, a_max = self._anisotropic_xi(sp.grad(rho_h), eta, owner)
             mu_h = sp.fft(dfdrho) - sp.div_hat(xi)
         grad_mu = sp.grad(mu_h)
@@ -423,9 +438,9 @@ class Simulation(GrainFieldSteps):
             new_h = torch.addcdiv(rho_h, rate_h, stab.mul_(dt).add_(1.0), value=dt)
         rho_new = sp.ifft(new_h)
         # on a mirror-extended grid the spectrum is not kept: crop and mirror re-impose the even symmetry each step
-        self._pending_hat = new_h if self.periodic else None
+        self._pending_hat = None if self._mirrored else new_h
         self._pending = (rho_h, rate_h, dt) if sbdf2 else None
-        if not self.periodic:
+        if self._mirrored:
             rho_new = crop(rho_new, st.shape)
         if not split:
             return rho_new, self._eta_sbdf2(rho0, rho_new, st.eta, vel, h, subs)
