@@ -1144,6 +1144,22 @@ def test_lowest_density_stabiliser_is_stable_and_nearer_the_converged_run(case):
     assert float((out[0.5, 0.05] - ref).abs().mean()) < float((out[1.0, 0.05] - ref).abs().mean())
 
 
+def test_fastest_all_accurate_setting_over_a_long_run():
+    """The README's fastest setting accurate in ρ, the boundary layer and motion (Δt 0.1, α = 0.6 max M, η by
+    SBDF2 in 3 sub-steps), 14 grains on 128² to t = 40: bounded, mass kept, and much nearer a converged run
+    (Δt 0.01) than the default scheme at Δt 0.05, whose split grain-field step thins the boundaries and so moves
+    ρ over time (measured: 4.6e-4 against 2.5e-3 in mean |Δρ|)."""
+    pk = random_packing((128, 128), 14, 12.0, seed=7, overlap=0.15)
+    ref = run(pk, t_end=40.0, dt=0.01, adaptive=False).state.rho
+    default = run(pk, t_end=40.0, dt=0.05, adaptive=False).state.rho
+    sim = run(pk, t_end=40.0, dt=0.1, adaptive=False, rho_stabiliser=0.6, eta_scheme="sbdf2", eta_step=0.034)
+    rho = sim.state.rho
+    assert float(rho.sum()) == pytest.approx(float(ref.sum()), rel=1e-10)
+    assert -0.05 < float(rho.min()) and float(rho.max()) < 1.05
+    assert float(sim.state.eta.min()) > -0.05 and float(sim.state.eta.max()) < 1.05
+    assert float((rho - ref).abs().mean()) < 0.3 * float((default - ref).abs().mean())
+
+
 # ----------------------------------------------------------------------------- zero flux by cosine transforms
 @pytest.mark.parametrize("shape", [(12, 9), (6, 8, 7)])
 def test_cosine_operators_equal_those_of_the_mirror_extension(shape):
