@@ -1193,13 +1193,14 @@ def test_cosine_operators_equal_those_of_the_mirror_extension(shape):
 
 @pytest.mark.parametrize("shape, grains, radius", [((70, 64), 7, 9.0), ((30, 32, 34), 4, 5.0)])
 @pytest.mark.parametrize("case", ["order 1", "order 2, η by SBDF2", "η sub-steps", "rigid-body motion",
-                                  "anisotropy"])
+                                  "anisotropy", "tensorial mobility"])
 def test_zero_flux_runs_by_cosine_transforms_equal_the_mirror_extension(shape, grains, radius, case):
     from datarial.sinter.solver import mirror_extension
     from datarial.sinter.spectral import CosineSpectral, Spectral
 
     kw = {"order 2, η by SBDF2": {"order": 2, "eta_scheme": "sbdf2"}, "η sub-steps": {"eta_step": 0.01}}.get(case, {})
-    params = Parameters(m_tr=50.0, k_st=10.0) if case == "rigid-body motion" else Parameters()
+    params = {"rigid-body motion": Parameters(m_tr=50.0, k_st=10.0),
+              "tensorial mobility": Parameters(M_surf=3.0, M_gb=5.0, tensorial=1.0)}.get(case, Parameters())
     aniso = [1.0, 0.2, 0.1, 0.3] if case == "anisotropy" else None
     pk = random_packing(shape, grains, radius, seed=3, overlap=0.15, periodic=False)
     s = SolverSettings(dt=0.02, adaptive=False, boundary="zero-flux", **kw)
@@ -1215,14 +1216,3 @@ def test_zero_flux_runs_by_cosine_transforms_equal_the_mirror_extension(shape, g
     assert float((cos.eta - ext.eta).abs().max()) < 1e-12
     if case == "rigid-body motion" and len(shape) == 2:
         assert np.abs(cos.grains.velocity).max() > 0.1  # the grains did move
-
-
-def test_tensorial_mobility_at_zero_flux_keeps_the_mirror_extension():
-    pk = random_packing((48, 44), 3, 7.0, seed=3, overlap=0.15, periodic=False)
-    s = SolverSettings(dt=0.02, adaptive=False, boundary="zero-flux")
-    from datarial.sinter.spectral import Spectral
-
-    sim = Simulation(initial_state(pk, s), Parameters(tensorial=1.0), s)
-    assert isinstance(sim._spec, Spectral) and sim._spec.shape == (96, 88)
-    sim.run(0.1)
-    assert torch.isfinite(sim.state.rho).all()

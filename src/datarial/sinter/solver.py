@@ -25,9 +25,8 @@
 
 Boundaries: periodic, or zero-flux by even (mirror) extension.  On the CPU the
 spectral step then takes cosine transforms of the grid itself
-(:class:`datarial.sinter.spectral.CosineSpectral`, scipy); on a GPU, and with
-the tensorial mobility, it transforms the doubled grid, which gives the same
-numbers for more work.
+(:class:`datarial.sinter.spectral.CosineSpectral`, scipy); on a GPU it
+transforms the doubled grid, which gives the same numbers for more work.
 
 Grains share order-parameter fields (:mod:`datarial.sinter.state`); the
 densification measures are in :mod:`datarial.sinter.measures`.  Both are
@@ -126,7 +125,7 @@ class Simulation(GrainFieldSteps):
         self._init_grain_steps()
         dev, dt = state.rho.device, state.rho.dtype
         # zero flux: cosine transforms of the grid (CPU), or the real transform of its mirror extension
-        self._mirrored = not self.periodic and not cosine_transforms(dev, params.tensorial > 0)
+        self._mirrored = not self.periodic and not cosine_transforms(dev)
         if not self.periodic and not self._mirrored:
             self._spec: Spectral | CosineSpectral = CosineSpectral(state.shape, dt, dev)
         else:
@@ -404,10 +403,20 @@ class Simulation(GrainFieldSteps):
             mu_h = sp.fft(dfdrho) - sp.div_hat(xi)
         grad_mu = sp.grad(mu_h)
         flux = [M * g for g in grad_mu]
-        if p.tensorial > 0:  # normals by central differences (the grid is periodic or mirror-extended)
+        if p.tensorial > 0:  # normals by central differences
 
             def cgrad(x):
-                return [0.5 * (torch.roll(x, -1, a) - torch.roll(x, 1, a)) for a in sp.dims]
+                if self.periodic or self._mirrored:  # the grid wraps (or is the wrapped mirror extension)
+                    return [0.5 * (torch.roll(x, -1, a) - torch.roll(x, 1, a)) for a in sp.dims]
+                # cosine transforms of the grid itself: at a wall the ghost repeats the edge cell, as the mirror
+                # extension does
+                out = []
+                for a in sp.dims:
+                    n = x.shape[a]
+                    up = torch.cat([x.narrow(a, 1, n - 1), x.narrow(a, n - 1, 1)], dim=a)
+                    dn = torch.cat([x.narrow(a, 0, 1), x.narrow(a, 0, n - 1)], dim=a)
+                    out.append(0.5 * (up - dn))
+                return out
 
             across = normal_flux(grad_mu, rho, eta, cgrad(rho), cgrad(eta), p)
             flux = [f - c for f, c in zip(flux, across, strict=True)]

@@ -12,10 +12,9 @@ import torch
 _COSINE: list[bool] = [True]  # zero-flux grids on the CPU by cosine transforms (False: mirror extension)
 
 
-def cosine_transforms(device: torch.device, tensorial: bool) -> bool:
-    """Whether a zero-flux simulation on ``device`` uses :class:`CosineSpectral`: on the CPU, unless the
-    tensorial mobility's central differences (taken by rolling the extended grid) need the extension."""
-    return _COSINE[0] and torch.device(device).type == "cpu" and not tensorial
+def cosine_transforms(device: torch.device) -> bool:
+    """Whether a zero-flux simulation on ``device`` uses :class:`CosineSpectral` (on the CPU)."""
+    return _COSINE[0] and torch.device(device).type == "cpu"
 
 
 @contextlib.contextmanager
