@@ -74,6 +74,38 @@ def _rate(v, r, s2, c):  # pragma: no cover - compiled
 
 
 @njit(inline="always", cache=True)
+def _dfdrho(r, s2, s3, A, B):  # pragma: no cover - compiled
+    """∂f/∂ρ (:func:`datarial.sinter.model.df_drho`) at density r with s2 = Σηᵢ², s3 = Σηᵢ³."""
+    return 2.0 * A * r * (1.0 - r) * (1.0 - 2.0 * r) + B * (2.0 * r - 6.0 * s2 + 4.0 * s3)
+
+
+@njit(inline="always", cache=True)
+def _mobility(r, s1, s2, M_vol, M_vap, M_surf, M_gb):  # pragma: no cover - compiled
+    """M (:func:`datarial.sinter.model.mobility`) at density r with s1 = Σηᵢ, s2 = Σηᵢ²."""
+    c = min(max(r, 0.0), 1.0)
+    h = c * c * c * (10.0 - 15.0 * c + 6.0 * c * c)
+    q = c * (1.0 - c)
+    return M_vol * h + M_vap * (1.0 - h) + M_surf * q * q + M_gb * (s1 * s1 - s2)
+
+
+@njit(inline="always", cache=True)
+def _sums(eta, lo, hi, s1, s2, s3):  # pragma: no cover - compiled
+    """Σηᵢ, Σηᵢ², Σηᵢ³ over the fields (axis 0 of ``eta``, 2D) at positions lo … hi − 1, into s1, s2, s3."""
+    w = hi - lo
+    for i in range(w):
+        s1[i] = 0.0
+        s2[i] = 0.0
+        s3[i] = 0.0
+    for f in range(eta.shape[0]):
+        ef = eta[f, lo:hi]
+        for i in range(w):
+            v = np.float64(ef[i])
+            s1[i] += v
+            s2[i] += v * v
+            s3[i] += v * v * v
+
+
+@njit(inline="always", cache=True)
 def _sum_squares(e, s2, w):  # pragma: no cover - compiled
     for i in range(w):
         s2[i] = 0.0
@@ -153,30 +185,21 @@ def density_terms(rho, eta, A, B, M_vol, M_vap, M_surf, M_gb, dfdrho, mob):  # p
 
     rho, dfdrho, mob (N,); eta (F, N).  One pass: Σηᵢ, Σηᵢ², Σηᵢ³ per block, then the local terms.
     """
-    nf, n = eta.shape
+    n = eta.shape[1]
     blocks = (n + BLOCK - 1) // BLOCK
     for b in prange(blocks):
         lo = b * BLOCK
         hi = min(n, lo + BLOCK)
         w = hi - lo
-        s1 = np.zeros(w, dtype=np.float64)
-        s2 = np.zeros(w, dtype=np.float64)
-        s3 = np.zeros(w, dtype=np.float64)
-        for f in range(nf):
-            ef = eta[f, lo:hi]
-            for i in range(w):
-                v = np.float64(ef[i])
-                s1[i] += v
-                s2[i] += v * v
-                s3[i] += v * v * v
+        s1 = np.empty(w, dtype=np.float64)
+        s2 = np.empty(w, dtype=np.float64)
+        s3 = np.empty(w, dtype=np.float64)
+        _sums(eta, lo, hi, s1, s2, s3)
         rr, dd, mm = rho[lo:hi], dfdrho[lo:hi], mob[lo:hi]
         for i in range(w):
             r = np.float64(rr[i])
-            dd[i] = 2.0 * A * r * (1.0 - r) * (1.0 - 2.0 * r) + B * (2.0 * r - 6.0 * s2[i] + 4.0 * s3[i])
-            c = min(max(r, 0.0), 1.0)
-            h = c * c * c * (10.0 - 15.0 * c + 6.0 * c * c)
-            q = c * (1.0 - c)
-            mm[i] = M_vol * h + M_vap * (1.0 - h) + M_surf * q * q + M_gb * (s1[i] * s1[i] - s2[i])
+            dd[i] = _dfdrho(r, s2[i], s3[i], A, B)
+            mm[i] = _mobility(r, s1[i], s2[i], M_vol, M_vap, M_surf, M_gb)
 
 
 @njit(parallel=True, cache=True)
@@ -278,26 +301,12 @@ def explicit_step(rho, eta, A, B, L, kappa_rho, kappa_eta, M_vol, M_vap, M_surf,
         for row in range(k * ROWS, min(rows, (k + 1) * ROWS)):
             i0, i1, a0, b0, a1, b1 = _row(row, n0, n1, periodic)
             _laplacian_row(rho[i0, i1], rho[i0, a1], rho[i0, b1], rho[a0, i1], rho[b0, i1], three, periodic, lap)
-            for i in range(n2):
-                s1[i] = 0.0
-                s2[i] = 0.0
-                s3[i] = 0.0
-            for f in range(nf):
-                e = eta[f, i0, i1]
-                for i in range(n2):
-                    v = np.float64(e[i])
-                    s1[i] += v
-                    s2[i] += v * v
-                    s3[i] += v * v * v
+            _sums(eta[:, i0, i1], 0, n2, s1, s2, s3)
             rr, wr, mr = rho[i0, i1], mu[i0, i1], mob[i0, i1]
             for i in range(n2):
                 r = np.float64(rr[i])
-                wr[i] = (2.0 * A * r * (1.0 - r) * (1.0 - 2.0 * r) + B * (2.0 * r - 6.0 * s2[i] + 4.0 * s3[i])
-                         - kappa_rho * lap[i])
-                c = min(max(r, 0.0), 1.0)
-                h = c * c * c * (10.0 - 15.0 * c + 6.0 * c * c)
-                q = c * (1.0 - c)
-                mr[i] = M_vol * h + M_vap * (1.0 - h) + M_surf * q * q + M_gb * (s1[i] * s1[i] - s2[i])
+                wr[i] = _dfdrho(r, s2[i], s3[i], A, B) - kappa_rho * lap[i]
+                mr[i] = _mobility(r, s1[i], s2[i], M_vol, M_vap, M_surf, M_gb)
     cr = 12.0 * L * B
     for k in prange(chunks):
         div = np.empty(n2, dtype=np.float64)
