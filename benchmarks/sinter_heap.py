@@ -9,8 +9,8 @@ child process, with ``DATARIAL_RETAIN_HEAP=0`` (glibc's default) or without (ret
 Cases: 2D 512² with 60 grains and 3D 128³ with 24 grains (the packings of ``benchmarks.sinter_speed``),
 periodic, float64; the explicit step (Δt 0.002) by the fused kernel and in torch operations (the reference
 of earlier versions, with many more temporaries), the spectral step (Δt 0.05) and the spectral step with
-the grain fields by SBDF2 in 2 sub-steps; speed-ups against the fused explicit kernel; each the shortest of 4 stretches (2D: 20 steps, 3D: 3 steps)
-after a warm-up step, owner-map updates left out.
+the grain fields by SBDF2 in 2 sub-steps; each the shortest of 4 stretches (2D: 20 steps, 3D: 3 steps)
+after a warm-up step, owner-map updates left out; speed-ups against the fused explicit kernel.
 
 Run: ``python -m benchmarks.sinter_heap [--rounds 3] [--out NAME]``.
 """

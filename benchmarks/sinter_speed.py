@@ -411,7 +411,7 @@ def main(argv=None) -> int:
         for key in ("expl", "expl_torch", "spec", "both", "sub", "sbdf2", "low", "low_sb"):
             if key not in chosen:
                 continue
-            with solver.without_kernels() if key == "expl_torch" else contextlib.nullcontext():
+            with solver.without_kernels() if key in IN_TORCH else contextlib.nullcontext():
                 got = rate(pk3, chosen[key], steps)
             if key not in rates or got[0] > rates[key][0]:
                 rates[key] = got
