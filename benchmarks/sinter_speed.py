@@ -7,9 +7,9 @@ numba kernels, and the explicit reference's whole step runs in one fused kernel
 (:func:`datarial.sinter._kernels.explicit_step`, two passes over the grid; the
 plain model of this benchmark).  Rows show the spectral run with its local
 terms in torch, and the explicit run in torch operations, which was the
-reference of earlier versions of this benchmark: about ten times slower per
-step than the fused kernel, so the speed-ups reported against it then were
-about ten times too high for the method (a last column gives them again).
+reference of earlier versions of this benchmark: seven to ten times slower
+than the fused kernel, so the speed-ups reported against it then were as
+much too high for the method (a last column gives them again).
 
 * 2D, 512²: a random packing of grains.  Both methods run to the same time
   t_end; accuracy = mean |ρ − ρ_ref| against a spectral run with a small fixed

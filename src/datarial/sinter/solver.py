@@ -21,7 +21,7 @@
   the plain model (no anisotropy, tensorial mobility, rigid-body motion or
   pair factors) steps in one fused numba kernel
   (:func:`datarial.sinter._kernels.explicit_step`), the same numbers as the
-  torch operations up to round-off and about ten times faster.
+  torch operations up to round-off and 7–10 times faster (benchmarks/sinter_speed.py).
 
 Boundaries: periodic, or zero-flux by even (mirror) extension.  On the CPU the
 spectral step then takes cosine transforms of the grid itself
