@@ -29,7 +29,20 @@ def mirror_extension() -> Iterator[None]:
         _COSINE[0] = saved
 
 
-class Spectral:
+class _Decay:
+    """The kept factor exp(−h · rate · k²) of the classes below (which set ``k2`` and ``_decay``)."""
+
+    k2: torch.Tensor
+    _decay: tuple[float, float, torch.Tensor] | None
+
+    def decay(self, rate: float, h: float) -> torch.Tensor:
+        """exp(−h · rate · k²): the exact step h of ∂η/∂t = rate ∇²η, kept for the next call with the same h."""
+        if self._decay is None or self._decay[:2] != (rate, h):
+            self._decay = (rate, h, torch.exp(-h * rate * self.k2))
+        return self._decay[2]
+
+
+class Spectral(_Decay):
     """Wave vectors of a (possibly mirror-extended) grid, for rfftn.
 
     On the CPU a stack of fields is transformed one field at a time: in a check on 2 cores (medians of 40
@@ -85,14 +98,9 @@ class Spectral:
             out = ch.mul_(ik) if out is None else out.addcmul_(ik, ch)  # in place: one pass per component
         return out
 
-    def decay(self, rate: float, h: float) -> torch.Tensor:
-        """exp(−h · rate · k²): the exact step h of ∂η/∂t = rate ∇²η, kept for the next call with the same h."""
-        if self._decay is None or self._decay[:2] != (rate, h):
-            self._decay = (rate, h, torch.exp(-h * rate * self.k2))
-        return self._decay[2]
 
 
-class CosineSpectral:
+class CosineSpectral(_Decay):
     """The operators of :class:`Spectral` on the even (mirror) extension of a zero-flux grid, without
     building it: cosine transforms of the grid itself (scipy.fft, CPU).
 
@@ -102,8 +110,9 @@ class CosineSpectral:
     derivative along axis a turns it into a sine series along a (its j = N term, the Nyquist mode, is dropped
     as :class:`Spectral` zeroes it), inverted by a DST-II inverse along a; the divergence takes each
     component's sine series along its own axis (DST-II) back to cosine coefficients.  The numbers equal those of
-    the mirror-extended transforms up to round-off (tests), for half (2D) or a quarter (3D) of the work on
-    grids a half or an eighth of the size.  Coefficients are real tensors of the grid's shape.
+    the mirror-extended transforms up to round-off (tests) on a grid a quarter (2D) or an eighth (3D) of the
+    extension's size (``benchmarks.sinter_kernels`` times the two).  Coefficients are real tensors of the grid's
+    shape.
     """
 
     def __init__(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> None:
@@ -173,11 +182,6 @@ class CosineSpectral:
             out = part if out is None else out.add_(part)
         return out
 
-    def decay(self, rate: float, h: float) -> torch.Tensor:
-        """exp(−h · rate · k²), kept for the next call with the same h."""
-        if self._decay is None or self._decay[:2] != (rate, h):
-            self._decay = (rate, h, torch.exp(-h * rate * self.k2))
-        return self._decay[2]
 
 
 def mirror(x: torch.Tensor, dims: int, sign: list[float] | None = None) -> torch.Tensor:
