@@ -1195,6 +1195,8 @@ def test_cosine_operators_equal_those_of_the_mirror_extension(shape):
 @pytest.mark.parametrize("case", ["order 1", "order 2, η by SBDF2", "η sub-steps", "rigid-body motion",
                                   "anisotropy", "tensorial mobility"])
 def test_zero_flux_runs_by_cosine_transforms_equal_the_mirror_extension(shape, grains, radius, case):
+    """Whole zero-flux runs (15 steps) by cosine transforms of the grid and on its mirror extension: the same
+    fields to round-off, with each feature of the model that touches the spectral step."""
     from datarial.sinter.solver import mirror_extension
     from datarial.sinter.spectral import CosineSpectral, Spectral
 
