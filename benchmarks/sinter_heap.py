@@ -50,7 +50,7 @@ def child() -> dict:
     packings = {CASES[0]: (packing_2d(), 20), CASES[1]: (packing_3d(), 3)}
     explicit = SolverSettings(method="explicit", dt=0.002, adaptive=False, owner_every=10**9)
     settings = {METHODS[0]: explicit, METHODS[1]: explicit,
-                METHODS[2]: SolverSettings(dt=0.05, adaptive=False, owner_every=10**9),
+                METHODS[2]: SolverSettings(dt=0.05, adaptive=False, owner_every=10**9, eta_scheme="split"),
                 METHODS[3]: SolverSettings(dt=0.05, adaptive=False, owner_every=10**9, eta_scheme="sbdf2")}
     for case, (pk, n) in packings.items():
         for method, s in settings.items():

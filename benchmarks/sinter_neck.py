@@ -150,7 +150,8 @@ def sharp_reference(params: Parameters, r: int, mechanism: str, start: float, un
 
 def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples: int, until: float,
          neck: float = 0.0, order: int = 1, dtype: str = "float32", one_grain: bool = False,
-         device: str = "cpu", eta_step: float | None = None, curve: np.ndarray | None = None) -> dict:
+         device: str = "cpu", eta_step: float | None = None, curve: np.ndarray | None = None,
+         eta_scheme: str = "split") -> dict:
     """The neck of two grains of radius r measured at geometrically spaced times.
 
     Returns the run's record: t, x/r, the measured neck curvature radius ρ
@@ -165,9 +166,11 @@ def grow(params: Parameters, dim: int, r: int, t_end: float, dt: float, samples:
     particles' centres; the approach is not recorded).  ``device``: cpu, cuda, …
     ``eta_step``: the grain fields' sub-step (reduced time; None: one sub-step per Δt).
     ``curve``: start from this outline of one grain instead (2D, see :func:`curve_start`).
+    ``eta_scheme``: the grain fields' scheme; "split", the solver's default until 2026-12, for the stored results.
     """
     shape = (2 * r + 12, 2 * r + 12, 4 * r + 16) if dim == 3 else (2 * r + 16, 4 * r + 24)
-    s = SolverSettings(dt=dt, adaptive=False, dtype=dtype, order=order, device=device, eta_step=eta_step)
+    s = SolverSettings(dt=dt, adaptive=False, dtype=dtype, order=order, device=device, eta_step=eta_step,
+                       eta_scheme=eta_scheme)
     if curve is not None:  # the grid grows (to even sizes) where the curve needs more than the default
         need = (2 * r * float(np.abs(curve.imag).max()) + 8, 2 * r * float(np.abs(curve.real).max()) + 8)
         shape = tuple(max(n, 2 * math.ceil(m / 2)) for n, m in zip(shape, need, strict=True))
@@ -224,6 +227,9 @@ def main(argv=None) -> int:
                     help="both particles one grain: no grain boundary between them (dihedral angle 180°)")
     ap.add_argument("--eta-step", type=float, default=None,
                     help="step the grain fields in sub-steps of at most this (reduced time; default one per Δt)")
+    ap.add_argument("--eta-scheme", choices=("split", "sbdf2"), default="split",
+                    help="the grain fields' scheme (default split, the solver's default until 2026-12, with which "
+                         "the stored results were run; sbdf2 is the solver's default now)")
     ap.add_argument("--set", default="", help="model parameters to change, e.g. rho0=0.9816,m_tr=200")
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default: print only)")
     ap.add_argument("--from", dest="source", default=None, metavar="STEM",
@@ -270,6 +276,7 @@ def main(argv=None) -> int:
              f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
              f"{', ' + torch.cuda.get_device_name() if args.device.startswith('cuda') else ''}: fixed "
              f"Δt = {', '.join(f'{v:g}' for v in steps)}, {ORDER[args.order]}, {args.dtype}"
+             + (", grain fields by SBDF2" if args.eta_scheme == "sbdf2" else "")
              + (f", grain fields in sub-steps of at most {args.eta_step:g}" if args.eta_step else "")
              + f". Surface width (10–90 %) {width:.2f} cells. "
              f"Expected for {args.mechanism} diffusion: n ≈ {EXPECTED[args.mechanism]}. Mobilities M_surf "
@@ -288,7 +295,7 @@ def main(argv=None) -> int:
         for dt in steps:
             run = grow(params, args.dim, r, args.time * (r / radii[0]) ** 4, dt, args.samples,
                        args.until, args.neck, args.order, args.dtype, args.one_grain, args.device,
-                       args.eta_step, None if ref is None else ref["curve"])
+                       args.eta_step, None if ref is None else ref["curve"], args.eta_scheme)
             if ref is not None:
                 run["sharp"] = {k: v for k, v in ref.items() if k != "curve"}
             series.append(run)

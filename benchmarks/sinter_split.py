@@ -50,10 +50,11 @@ def _relaxed(labels: np.ndarray, params: Parameters, s: SolverSettings, t_end: f
 
 def layers(dt: float, order: int, t_end: float = 20.0, **settings) -> dict:
     """Surface and boundary layers of slabs relaxed with fixed ``dt`` (ratios to the 1D profiles), η's range;
-    ``settings``: further :class:`SolverSettings` (``eta_scheme``, ``method``)."""
+    ``settings``: further :class:`SolverSettings` (``eta_scheme``, split unless given; ``method``)."""
     p = Parameters(M_vol=1.0, M_vap=1.0)
     props = interface_properties(p)
-    s = SolverSettings(**{"dt": dt, "adaptive": False, "order": order, "dtype": "float64", **settings})
+    s = SolverSettings(**{"dt": dt, "adaptive": False, "order": order, "dtype": "float64", "eta_scheme": "split",
+                          **settings})
     labels = np.zeros((4, 48), int)
     labels[:, 12:36] = 1
     out: dict = {}
@@ -75,12 +76,13 @@ def layers(dt: float, order: int, t_end: float = 20.0, **settings) -> dict:
 
 def shrink_rate(dt: float, order: int, **settings) -> float:
     """k / (2 L κ_η) of a grain of radius 28 shrinking inside another (96², default parameters, fixed ``dt``;
-    ``settings``: further :class:`SolverSettings`)."""
+    ``settings``: further :class:`SolverSettings`; the grain fields split unless ``eta_scheme`` says otherwise)."""
     n = 96
     y, x = np.mgrid[:n, :n]
     labels = np.where((y - 47.5) ** 2 + (x - 47.5) ** 2 <= 28**2, 1, 2)
     p = Parameters()
-    s = SolverSettings(**{"dt": dt, "adaptive": False, "order": order, "dtype": "float64", **settings})
+    s = SolverSettings(**{"dt": dt, "adaptive": False, "order": order, "dtype": "float64", "eta_scheme": "split",
+                          **settings})
     try:
         sim = Simulation(initial_state(from_labels(labels), s), p, s)
         f = int(sim.state.grains.field[0])
@@ -118,7 +120,7 @@ def main(argv=None) -> int:
              f"`python -m benchmarks.sinter_split --dt {args.dt} --scheme {args.scheme}"
              f"{f' --explicit {args.explicit:g}' if args.explicit != 0.002 else ''}{' --out ' + args.out if args.out else ''}` "
              f"on {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}, float64, fixed Δt "
-             "(reduced time units).  split: Strang splitting (the default); sbdf2: stabilised SBDF2 "
+             "(reduced time units).  split: Strang splitting (the default until 2026-12); sbdf2: stabilised SBDF2 "
              "(`eta_scheme`, one step of Δt: `eta_step` = Δt); explicit: the finite-difference reference.", "",
              "| scheme | order | Δt | surface layer / 1D | η range at the surface | boundary layer / 1D | "
              "shrink rate k / 2Lκ_η | wall [s] |", "|---|---:|---:|---:|---|---:|---:|---:|"]

@@ -42,7 +42,7 @@ the occupancy's when one parameter is halved or doubled (L doubled: 15
 against 1253; M_gb: 38–42 against 3314–4201, the committed identifiability
 tables), so 1/σ_L² = 100 gives the two a similar weight.
 
-Run: ``python -m benchmarks.sinter_twin [--observe occupancy|labels|both] [--polish N] [--polish-starts K] [--trials 100] [--methods "tpe;bo"] [--workers 2] [--max-steps 6000] [--dt 0.02|adaptive] [--truth-dt 0.005] [--quick]``.
+Run: ``python -m benchmarks.sinter_twin [--observe occupancy|labels|both] [--polish N] [--polish-starts K] [--trials 100] [--methods "tpe;bo"] [--workers 2] [--max-steps 6000] [--dt 0.02|adaptive] [--truth-dt 0.005] [--eta-scheme split|sbdf2] [--quick]``.
 """
 
 from __future__ import annotations
@@ -83,24 +83,27 @@ UNKNOWNS = [Unknown("M_surf", 0.4, 40.0), Unknown("M_gb", 0.04, 4.0), Unknown("L
             Unknown("m_tr", 5.0, 500.0), Unknown("k_st", 1.0, 100.0)]
 
 
-def twin_settings(dt: float | None) -> SolverSettings:
-    """float32, at the fixed step ``dt`` (None: the adaptive control)."""
-    return evaluation_settings(SolverSettings(dtype="float32"), "adaptive" if dt is None else dt)
+def twin_settings(dt: float | None, eta_scheme: str = "split") -> SolverSettings:
+    """float32, at the fixed step ``dt`` (None: the adaptive control), the grain fields by ``eta_scheme`` (split,
+    the solver's default until 2026-12, in the stored results)."""
+    return evaluation_settings(SolverSettings(dtype="float32", eta_scheme=eta_scheme), Parameters(),
+                               "adaptive" if dt is None else dt)
 
 
 def make_problem(n: int, times: list[float], noise: float, observe: str = "occupancy",
-                 sigma_labels: float = 1.0, dt: float | None = DT, truth_dt: float | None = None) -> Problem:
+                 sigma_labels: float = 1.0, dt: float | None = DT, truth_dt: float | None = None,
+                 eta_scheme: str = "split") -> Problem:
     """The twin problem: occupancy with Gaussian noise σ_R = ``noise``; with ``observe`` "labels" or "both" the
     grains told apart as well (a fraction ``noise`` of voxels given a neighbour's label; σ_L = 1: J = ½ × wrong
     voxel-grain pairs).  ``dt``: the fixed time step of every evaluation (None: adaptive), and of the truth
     unless ``truth_dt`` gives the truth its own (a finer step: observations the evaluations' model cannot fit
-    exactly)."""
+    exactly).  ``eta_scheme``: the grain fields' scheme of every run."""
     pk = random_packing((n, n), 7, n / 7.0, seed=3, overlap=0.15)  # 7 grains at every grid size
     placeholder = Observations(np.array([1.0]), np.zeros((1, n, n)))
-    problem = Problem(pk, Parameters(), UNKNOWNS, placeholder, sigma_r=noise, settings=twin_settings(dt),
+    problem = Problem(pk, Parameters(), UNKNOWNS, placeholder, sigma_r=noise, settings=twin_settings(dt, eta_scheme),
                       sigma_labels=sigma_labels, observe=observe)
     maker = problem if truth_dt is None else dataclasses.replace(
-        problem, settings=twin_settings(truth_dt))
+        problem, settings=twin_settings(truth_dt, eta_scheme))
     problem.observations = twin_observations(maker, TRUTH, times, noise=noise, seed=1,
                                              labels=observe != "occupancy")
     return problem
@@ -115,7 +118,7 @@ def smoothness(problem: Problem, dt: float | None) -> list[str]:
     variants = [("adaptive", None)] if dt is None else [(f"fixed Δt = {dt:g}", dt), ("adaptive", None)]
     rows = []
     for label, step in variants:
-        twin = dataclasses.replace(problem, settings=twin_settings(step))
+        twin = dataclasses.replace(problem, settings=twin_settings(step, problem.settings.eta_scheme))
         ref = twin.simulate(TRUTH)
         for name in ("M_surf", "M_gb", "L", "k_st"):
             moved = [0.5 * float(np.sum((twin.simulate(TRUTH.replace(**{name: getattr(TRUTH, name) * f})) - ref)
@@ -152,6 +155,10 @@ def main(argv=None) -> int:
     ap.add_argument("--truth-dt", type=float, default=None,
                     help="fixed time step of the truth's run alone (default: the evaluations' --dt), e.g. a finer "
                          "one, so that the observations hold a model error as well as noise")
+    ap.add_argument("--eta-scheme", choices=("split", "sbdf2"), default="split",
+                    help="the grain fields' scheme (default split, the solver's default until 2026-12, with which "
+                         "the stored results were run; sbdf2, the default now, in sub-steps fixed at the truth's "
+                         "0.025)")
     ap.add_argument("--sigma-labels", type=float, default=None,
                     help="σ_L of the label misfit (default 1 with labels alone, 0.1 with both)")
     args = ap.parse_args(argv)
@@ -174,7 +181,7 @@ def main(argv=None) -> int:
     times = [4.0, 8.0, 12.0, 16.0]
     if args.truth_dt is not None and not args.truth_dt > 0:
         ap.error(f"--truth-dt: a positive time step, got {args.truth_dt}")
-    problem = make_problem(n, times, 0.02, args.observe, sigma_labels, dt, args.truth_dt)
+    problem = make_problem(n, times, 0.02, args.observe, sigma_labels, dt, args.truth_dt, args.eta_scheme)
     problem.max_steps = args.max_steps
     truth_z = [u.to_z(getattr(TRUTH, u.name)) for u in UNKNOWNS]
     t0 = time.perf_counter()
@@ -203,13 +210,16 @@ def main(argv=None) -> int:
              f"{f' --polish {args.polish}' if args.polish else ''}"
              f"{f' --polish-starts {args.polish_starts}' if args.polish_starts != 1 else ''}"
              f"{f' --polish-method {args.polish_method}' if args.polish_method != 'auto' else ''} --dt {args.dt}"
-             f"{f' --truth-dt {args.truth_dt:g}' if args.truth_dt else ''} "
+             f"{f' --truth-dt {args.truth_dt:g}' if args.truth_dt else ''}"
+             f"{f' --eta-scheme {args.eta_scheme}' if args.eta_scheme != 'split' else ''} "
              f"--trials {trials} --workers {args.workers} --max-steps {args.max_steps} "
              f"--methods \"{';'.join(methods)}\"{f' --out {args.out}' if args.out else ''}` on "
              f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}.", "",
              f"2D {n}², 7 grains (random packing, periodic), float32, "
              + ("adaptive time step" if dt is None else f"fixed time step Δt = {dt:g}")
-             + (f" (the truth's run: Δt = {args.truth_dt:g})" if args.truth_dt else "") + "; observations at t = "
+             + (f" (the truth's run: Δt = {args.truth_dt:g})" if args.truth_dt else "")
+             + (", grain fields by SBDF2 in sub-steps of at most 0.025" if args.eta_scheme == "sbdf2" else
+                ", grain fields split") + "; observations at t = "
              f"{', '.join(f'{t:g}' for t in times)} (reduced): "
              + {"occupancy": "occupancy with Gaussian noise σ = 0.02, σ_R = 0.02",
                 "labels": "grain labels (each voxel's grain where its η is largest and above ½; 2 % of voxels given "
