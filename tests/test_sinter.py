@@ -29,6 +29,7 @@ from datarial.sinter.solver import (
     remap_grains,
     update_owners,
 )
+from datarial.sinter.state import RHO_STABILISER_MIN, RHO_STABILISER_MIN_SBDF2
 
 
 def run(packing, params=None, t_end=2.0, **settings):
@@ -355,15 +356,15 @@ def test_grain_field_sub_steps_keep_boundary_layers_and_motion_at_a_large_step()
     labels[:, 12:24], labels[:, 24:36] = 1, 2
 
     def layer(**kw):
-        eta = run(from_labels(labels), p, t_end=20.0, adaptive=False, **kw).state.eta.numpy()
+        eta = run(from_labels(labels), p, t_end=20.0, adaptive=False, eta_scheme="split", **kw).state.eta.numpy()
         return float((eta.sum(0) ** 2 - (eta**2).sum(0)).sum(1).mean()) / props.layer_gb
 
     assert layer(dt=0.1, eta_step=0.01) == pytest.approx(1.0, abs=0.04)
     assert abs(layer(dt=0.1) - 1.0) > 0.5
-    assert _shrink_rate(dt=0.1, eta_step=0.01) == pytest.approx(1.0, rel=0.05)
+    assert _shrink_rate(dt=0.1, eta_step=0.01, eta_scheme="split") == pytest.approx(1.0, rel=0.05)
     pk = two_particles((32, 48), 10, overlap=2)
-    a = run(pk, t_end=0.5, dt=0.05, adaptive=False, eta_step=0.05)
-    b = run(pk, t_end=0.5, dt=0.05, adaptive=False)
+    a = run(pk, t_end=0.5, dt=0.05, adaptive=False, eta_step=0.05, eta_scheme="split")
+    b = run(pk, t_end=0.5, dt=0.05, adaptive=False, eta_scheme="split")
     assert torch.equal(a.state.eta, b.state.eta) and torch.equal(a.state.rho, b.state.rho)
 
 
@@ -411,7 +412,8 @@ def test_sbdf2_grain_fields_restart_with_a_split_step_when_eta_is_changed():
     assert float((sim.state.eta - fresh.state.eta).abs().max()) > 1e-6  # the history was used
     sim.state.eta[0] *= 1.0  # changed in place: same values, a new version
     fresh = Simulation(copy.deepcopy(sim.state), Parameters(), s)
-    split = Simulation(copy.deepcopy(sim.state), Parameters(), SolverSettings(dt=0.05, adaptive=False))
+    split = Simulation(copy.deepcopy(sim.state), Parameters(), SolverSettings(dt=0.05, adaptive=False,
+                                                                              eta_scheme="split"))
     for x in (sim, fresh, split):
         x.step()
     # equal up to round-off (the run reuses its kept density spectrum, the fresh ones transform ρ again)
@@ -463,7 +465,7 @@ def test_sbdf2_grain_fields_with_moving_grains(boundary):
 
 @pytest.mark.parametrize("order", [1, 2])
 def test_grain_field_sub_steps_conserve_mass_with_moving_grains_at_a_zero_flux_wall(order):
-    """Sub-stepped η with rigid-body motion and mirror boundaries: Σρ is kept, η stays in [0, 1], and η is
+    """Split sub-steps of η (``eta_scheme="split"``) with rigid-body motion and mirror boundaries: Σρ is kept, η stays in [0, 1], and η is
     far closer to a run whose whole step is the sub-step than one step of Δt without sub-steps is (ρ's own
     step is Δt in both, so its error stays)."""
     y, x = np.mgrid[:40, :56]
@@ -471,13 +473,13 @@ def test_grain_field_sub_steps_conserve_mass_with_moving_grains_at_a_zero_flux_w
     lab[(y - 19.5) ** 2 + x**2 <= 12**2] = 1
     lab[(y - 19.5) ** 2 + (x - 19) ** 2 <= 10**2] = 2
     p = Parameters(k_st=10.0, m_tr=50.0)
-    sub = run(from_labels(lab), p, t_end=1.0, boundary="zero-flux", dt=0.05, adaptive=False, eta_step=0.0125,
-              order=order)
-    fine = run(from_labels(lab), p, t_end=1.0, boundary="zero-flux", dt=0.0125, adaptive=False, order=order)
+    kw = {"boundary": "zero-flux", "adaptive": False, "order": order, "eta_scheme": "split"}
+    sub = run(from_labels(lab), p, t_end=1.0, dt=0.05, eta_step=0.0125, **kw)
+    fine = run(from_labels(lab), p, t_end=1.0, dt=0.0125, **kw)
     m0 = float(initial_state(from_labels(lab), SolverSettings(boundary="zero-flux")).rho.sum())
     assert float(sub.state.rho.sum()) == pytest.approx(m0, rel=1e-10)
     assert -0.01 < float(sub.state.eta.min()) and float(sub.state.eta.max()) < 1.01
-    plain = run(from_labels(lab), p, t_end=1.0, boundary="zero-flux", dt=0.05, adaptive=False, order=order)
+    plain = run(from_labels(lab), p, t_end=1.0, dt=0.05, **kw)
     assert float((sub.state.eta - fine.state.eta).abs().max()) < 0.25 * float((plain.state.eta - fine.state.eta).abs().max())
     assert float((sub.state.rho - fine.state.rho).abs().max()) < 0.06
 
@@ -890,7 +892,9 @@ def test_neck_of_two_particles_of_one_grain_is_measured_between_given_centres():
 @pytest.mark.slow
 def test_surface_diffusion_neck_grows_with_the_classical_exponent():
     """Two grains of r = 60 cells (2D; the exponent is the same for cylinders and spheres), surface diffusion
-    dominant: in the early stage, x/r from 0.2 to 0.3, the rate form dx/dt ∝ x^(1−n) gives n ≈ 7.
+    dominant: in the early stage, x/r from 0.2 to 0.3, the rate form dx/dt ∝ x^(1−n) gives n ≈ 7 (7.55 measured
+    with the grain fields by SBDF2, the default, which reaches x/r 0.3 near t = 590; 7.59 with the split step,
+    near t = 420).
 
     The grains must be large: the neck curvature radius x²/2r has to exceed the 2.4-cell surface width; at
     r = 40 the benchmark's windows 0.15–0.3 and 0.2–0.4 give 8.4–8.7 (benchmarks/results/sinter_neck_2d.md).
@@ -902,7 +906,7 @@ def test_surface_diffusion_neck_grows_with_the_classical_exponent():
     params = Parameters(M_surf=4.0, M_gb=0.01, M_vol=0.001, M_vap=0.0)
     sim = Simulation(initial_state(two_particles((2 * r + 16, 4 * r + 24), r, overlap=0.5), s), params, s)
     ts, xs = [], []
-    for t in np.geomspace(4.0, 400.0, 30):
+    for t in np.geomspace(4.0, 800.0, 36):
         sim.run(float(t))
         ts.append(sim.state.time)
         xs.append(neck_radius(sim.state) / r)
@@ -1114,9 +1118,11 @@ def test_smaller_density_stabiliser_is_closer_to_the_converged_run_and_keeps_mas
 
 @pytest.mark.parametrize("case", ["order 2", "tensorial", "rigid-body motion", "anisotropy", "3D zero-flux"])
 def test_lowest_density_stabiliser_is_stable_and_nearer_the_converged_run(case):
-    """At the stability bound, α = 0.5 max M, the density step at Δt 0.05 stays bounded, keeps mass and ends
-    nearer a converged run (Δt 0.005) than the default α = max M, with each of the model's other features
-    (measured: 0.89, 0.60, 0.82, 0.75, 0.74 of the default's error)."""
+    """At the stability bound, α = 0.5 max M (0.75 with order 2, whose SBDF2 step extrapolates the explicit
+    remainder), the density step at Δt 0.05 stays bounded, keeps mass and ends nearer a converged run (Δt 0.005)
+    than the default α = max M, with each of the model's other features (measured: 0.70, 0.57, 0.62, 0.49, 0.46
+    of the default's error; with the grain fields split and α = 0.5 in order 2 too, 0.89, 0.60, 0.82, 0.75,
+    0.74)."""
     shape, kw, params, aniso = (64, 80), {}, Parameters(), None
     if case == "order 2":
         kw = {"order": 2}
@@ -1131,7 +1137,8 @@ def test_lowest_density_stabiliser_is_stable_and_nearer_the_converged_run(case):
     pk = random_packing(shape, 5 if len(shape) == 2 else 4, 9.0 if len(shape) == 2 else 6.0, seed=4, overlap=0.15,
                         periodic=kw.get("boundary", "periodic") == "periodic")
     out = {}
-    for frac, dt in ((1.0, 0.005), (1.0, 0.05), (0.5, 0.05)):
+    low = RHO_STABILISER_MIN_SBDF2 if case == "order 2" else RHO_STABILISER_MIN
+    for frac, dt in ((1.0, 0.005), (1.0, 0.05), (low, 0.05)):
         s = SolverSettings(dt=dt, adaptive=False, rho_stabiliser=frac, **kw)
         sim = Simulation(initial_state(pk, s), params, s, anisotropy=aniso)
         mass = float(sim.state.rho.sum())
@@ -1141,23 +1148,27 @@ def test_lowest_density_stabiliser_is_stable_and_nearer_the_converged_run(case):
         assert -0.05 < float(rho.min()) and float(rho.max()) < 1.05
         out[frac, dt] = rho
     ref = out[1.0, 0.005]
-    assert float((out[0.5, 0.05] - ref).abs().mean()) < float((out[1.0, 0.05] - ref).abs().mean())
+    assert float((out[low, 0.05] - ref).abs().mean()) < float((out[1.0, 0.05] - ref).abs().mean())
 
 
 def test_fastest_all_accurate_setting_over_a_long_run():
     """The README's fastest setting accurate in ρ, the boundary layer and motion (Δt 0.1, α = 0.6 max M, η by
     SBDF2 in 3 sub-steps), 14 grains on 128² to t = 40: bounded, mass kept, and much nearer a converged run
-    (Δt 0.01) than the default scheme at Δt 0.05, whose split grain-field step thins the boundaries and so moves
-    ρ over time (measured: 4.6e-4 against 2.5e-3 in mean |Δρ|)."""
+    (Δt 0.01, split) than the split grain-field step at Δt 0.05 (the default until 2026-12), which thins the
+    boundaries and so moves ρ over time (measured: 4.6e-4 against 2.5e-3 in mean |Δρ|).  So is the default,
+    η by SBDF2 in sub-steps of 0.025, at Δt 0.05 (4.0e-4)."""
     pk = random_packing((128, 128), 14, 12.0, seed=7, overlap=0.15)
-    ref = run(pk, t_end=40.0, dt=0.01, adaptive=False).state.rho
+    ref = run(pk, t_end=40.0, dt=0.01, adaptive=False, eta_scheme="split").state.rho
+    split = run(pk, t_end=40.0, dt=0.05, adaptive=False, eta_scheme="split").state.rho
     default = run(pk, t_end=40.0, dt=0.05, adaptive=False).state.rho
     sim = run(pk, t_end=40.0, dt=0.1, adaptive=False, rho_stabiliser=0.6, eta_scheme="sbdf2", eta_step=0.034)
     rho = sim.state.rho
     assert float(rho.sum()) == pytest.approx(float(ref.sum()), rel=1e-10)
     assert -0.05 < float(rho.min()) and float(rho.max()) < 1.05
     assert float(sim.state.eta.min()) > -0.05 and float(sim.state.eta.max()) < 1.05
-    assert float((rho - ref).abs().mean()) < 0.3 * float((default - ref).abs().mean())
+    split_error = float((split - ref).abs().mean())
+    assert float((rho - ref).abs().mean()) < 0.3 * split_error
+    assert float((default - ref).abs().mean()) < 0.3 * split_error
 
 
 # ----------------------------------------------------------------------------- zero flux by cosine transforms

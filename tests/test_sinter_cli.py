@@ -261,12 +261,16 @@ def test_solver_eta_step_and_scheme_are_read_and_checked():
     with pytest.raises(DatarialError, match=r"run\.yaml: solver: eta_step"):
         parse_config({**base, "solver": {"eta_step": -1}}, "run.yaml")
     assert parse_config({**base, "solver": {"eta_scheme": "sbdf2"}}).solver.eta_scheme == "sbdf2"
-    assert parse_config(base).solver.eta_scheme == "split"
+    assert parse_config(base).solver.eta_scheme == "sbdf2"
+    assert parse_config({**base, "solver": {"eta_scheme": "split"}}).solver.eta_scheme == "split"
     with pytest.raises(DatarialError, match=r"run\.yaml: solver: eta_scheme 'bdf'"):
         parse_config({**base, "solver": {"eta_scheme": "bdf"}}, "run.yaml")
     assert parse_config({**base, "solver": {"rho_stabiliser": 0.6}}).solver.rho_stabiliser == 0.6
     with pytest.raises(DatarialError, match=r"run\.yaml: solver: rho_stabiliser 0.3"):
         parse_config({**base, "solver": {"rho_stabiliser": 0.3}}, "run.yaml")
+    with pytest.raises(DatarialError, match=r"run\.yaml: solver: rho_stabiliser 0.6 with order 2: at least 0.75"):
+        parse_config({**base, "solver": {"rho_stabiliser": 0.6, "order": 2}}, "run.yaml")
+    assert parse_config({**base, "solver": {"rho_stabiliser": 0.75, "order": 2}}).solver.rho_stabiliser == 0.75
 
 
 def test_cli_run_with_sbdf2_grain_fields_says_so_and_keeps_mass(capsys, tmp_path):

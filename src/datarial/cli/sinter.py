@@ -219,7 +219,7 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     storage = storage or block.storage or (str(out / "study.db") if workers > 1 else None)
     packing = cfg.packing()
     rs = cfg.pair_factors(packing)
-    problem = Problem(packing, cfg.params, unknowns, obs, sigma_r, evaluation_settings(cfg.solver, block.dt),
+    problem = Problem(packing, cfg.params, unknowns, obs, sigma_r, evaluation_settings(cfg.solver, cfg.params, block.dt),
                       cfg.anisotropy, None if rs is None else rs[0], max_steps=block.max_steps,
                       sigma_labels=block.sigma_labels, observe=block.observe)
     console.print(f"{len(unknowns)} unknowns ({', '.join(u.name for u in unknowns)}), {len(obs.times)} observed times, "

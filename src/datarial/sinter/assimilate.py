@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from datarial.errors import DatarialError
+from datarial.sinter.grain_step import SBDF2_SUB_STEP
 from datarial.sinter.minimisers import METHODS, make_sampler
 from datarial.sinter.model import Parameters
 from datarial.sinter.packing import Packing
@@ -270,13 +271,21 @@ def twin_observations(problem: Problem, truth: Parameters, times: Sequence[float
     return Observations(np.asarray(times, float), occupancy, maps.astype(np.int64))
 
 
-def evaluation_settings(solver: SolverSettings, dt: float | str | None = None) -> SolverSettings:
+def evaluation_settings(solver: SolverSettings, base: Parameters, dt: float | str | None = None) -> SolverSettings:
     """The solver settings of the assimilation's evaluations: a fixed time step ``dt`` (reduced time; None: the
     solver's initial ``dt``), so that J is a smooth function of the parameters, or ``"adaptive"``: ``solver``
-    as it is (J then jumps where the step control decides differently)."""
+    as it is (J then jumps where the step control decides differently).
+
+    With the grain fields by SBDF2 and no ``eta_step``, the sub-step is fixed too, at the one the ``base``
+    parameters would take (0.25/(L B)): left to each evaluation it would follow an unknown L, and J would jump
+    where the number of sub-steps per step changes.
+    """
     if dt == "adaptive":
         return solver
-    return dataclasses.replace(solver, adaptive=False, dt=solver.dt if dt is None else float(dt))
+    fixed = dataclasses.replace(solver, adaptive=False, dt=solver.dt if dt is None else float(dt))
+    if fixed.method == "spectral" and fixed.eta_scheme == "sbdf2" and fixed.eta_step is None:
+        fixed = dataclasses.replace(fixed, eta_step=SBDF2_SUB_STEP / (base.L * base.B))
+    return fixed
 
 
 def _objective(problem: Problem):

@@ -18,15 +18,17 @@ TIFF/NumPy image, 0 = pore).  ``solver`` takes the fields of
 :class:`datarial.sinter.state.SolverSettings`; ``order: 2`` steps the density
 by stabilised SBDF2 and the grain fields' local reaction by ETD2RK, second
 order in Δt (the default 1: stabilised Euler and exponential Euler);
-``eta_step: 0.01`` steps the grain fields in sub-steps of at most 0.01 within
-each density step, so that grain boundaries keep their diffusion layer at
-larger Δt; ``eta_scheme: sbdf2`` steps them by stabilised SBDF2 instead of
-Strang splitting, which keeps that layer at any Δt but slows moving
-boundaries by an O(Δt²) term (2 % at Δt 0.025, 9 % at 0.05), in sub-steps
-of at most 0.25/(L B) (0.025 for the default model) unless ``eta_step``
-sets another bound.  ``rho_stabiliser: 0.6`` lowers the density step's
-stabilising mobility to 0.6 × max M (default 1, at least 0.5): a smaller
-error per step, so larger steps at equal accuracy.
+the grain fields step by stabilised SBDF2 (``eta_scheme: sbdf2``, the
+default), which keeps the grain boundaries' diffusion layer at any Δt but
+slows moving boundaries by an O(Δt²) term (2 % at Δt 0.025, 9 % at 0.05),
+in sub-steps of at most 0.25/(L B) (0.025 for the default model) within
+each density step unless ``eta_step`` sets another bound;
+``eta_scheme: split`` (Strang splitting, the default until 2026-12) moves
+boundaries at the exact rate but thins their layer above Δt ≈ 0.03 unless
+``eta_step: 0.01`` gives it sub-steps.  ``rho_stabiliser: 0.6`` lowers the
+density step's stabilising mobility to 0.6 × max M (default 1; at least 0.5,
+0.75 with ``order: 2``): a smaller error per step, so larger steps at equal
+accuracy.
 ``model: {tensorial: 1, c_body: 1}`` confines surface and boundary diffusion
 to their interfaces (see :class:`datarial.sinter.model.Parameters`).
 An optional ``material`` block maps physical

@@ -1,7 +1,7 @@
 """The grain fields' Allen–Cahn step of the spectral method (a mixin of
 :class:`datarial.sinter.solver.Simulation`).
 
-* **Strang splitting** (``eta_scheme="split"``, default): half a step of the
+* **Strang splitting** (``eta_scheme="split"``, the default until 2026-12): half a step of the
   local reaction −L ∂f/∂η (exponential-Euler sub-steps, exact for its stiff
   linear part; with ``order=2`` ETD2RK, second order), L κ_η ∇² exactly in
   Fourier space (with the rigid-body advection), the other half of the
@@ -9,7 +9,7 @@
   sub-steps per step of ρ.  A split step's fixed point is not the
   equilibrium profile: for the default L and B, split steps above 0.01–0.03
   thin grain boundaries (benchmarks/sinter_split.py).
-* **Stabilised SBDF2** (``eta_scheme="sbdf2"``): L κ_η ∇² and a constant
+* **Stabilised SBDF2** (``eta_scheme="sbdf2"``, default): L κ_η ∇² and a constant
   S = 12 B, the largest ∂²f/∂ηᵢ² in the bulk, implicit; the rest
   extrapolated linearly; variable-step, starting and restarting with one
   Strang split step.  Its fixed point is the equilibrium profile at any Δt,

@@ -6,14 +6,15 @@
   mean is kept exactly (the k = 0 mode is untouched).  ``order=1`` (default)
   steps ρ by stabilised Euler, whose error ∝ Δt·α·κ_ρ·k⁴ slows the interface;
   ``rho_stabiliser`` scales α (default 1; from 0.5, where the explicit
-  remainder (M − α)κ_ρ∇⁴ stays within α; in benchmarks/sinter_speed.py's 2D
+  remainder (M − α)κ_ρ∇⁴ stays within α, and from 0.75 with order 2, whose
+  extrapolated remainder must stay within α/3; in benchmarks/sinter_speed.py's 2D
   case 0.6 at Δt 0.0667 ends nearer the converged ρ than 1 at Δt 0.05,
   1.22e-3 against 1.61e-3);
   ``order=2`` by stabilised SBDF2 (BDF2 with the explicit part extrapolated
   linearly, the stabiliser acting on ρⁿ⁺¹ − ρ*, an O(Δt²) term, and widened by
   α·2(A + B)k² to keep the extrapolated ∂²f/∂ρ² term stable), variable-step,
   starting and restarting with one Euler step.  The grain fields' Allen–Cahn
-  equation by Strang splitting (default) or stabilised SBDF2
+  equation by stabilised SBDF2 (default) or Strang splitting
   (``eta_scheme``), in sub-steps of ``eta_step``: see
   :mod:`datarial.sinter.grain_step`.
 * **Explicit finite differences** (reference for verification and the

@@ -75,6 +75,9 @@ class State:
 # The smallest stabilising mobility of the density step, as a fraction of max M: the κ_ρ∇⁴ term treated
 # explicitly beyond it, (M − α)κ_ρ∇⁴, is stable while |M − α| ≤ α.
 RHO_STABILISER_MIN = 0.5
+# With order 2: SBDF2's explicit part is extrapolated, 2(M − α)ρⁿ − (M − α)ρⁿ⁻¹, stable while |M − α| ≤ α/3 (the
+# root of α z² + 2β z − β at z = −1, β = α − M), so α ≥ 0.75 max M.  At 0.6 a test's order-2 run blew up at Δt 0.005.
+RHO_STABILISER_MIN_SBDF2 = 0.75
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class SolverSettings:
     boundary: str = "periodic"  # or "zero-flux"
     dt: float = 0.05  # initial (adaptive) or fixed step, reduced time
     adaptive: bool = True
-    dt_max: float = 0.4  # stable with react_step 0.05; boundaries keep their layer only to Δt ≈ 0.03, or with eta_step
+    dt_max: float = 0.4  # stable with react_step 0.05; split boundaries keep their layer only to Δt ≈ 0.03 (or eta_step)
     change_max: float = 0.2  # a step changing ρ or η by more is redone with half the step (adaptive)
     react_step: float = 0.05  # largest sub-step of the local Allen–Cahn reaction (0.1 made Δt = 0.2 unstable)
     dtype: str = "float64"
@@ -93,16 +96,21 @@ class SolverSettings:
     owner_every: int = 20  # steps between owner-map/centre updates
     remap_margin: float = 4.0  # cells kept between grains sharing a field (beyond their radii)
     order: int = 1  # time order of the spectral step: 1 stabilised Euler, 2 stabilised SBDF2 (ρ) + ETD2RK (η reaction)
-    # Largest sub-step of the grain fields' split step (spectral): a step Δt above it steps ρ once and the η
-    # equation in ⌈Δt/eta_step⌉ Strang sub-steps, so that boundaries keep their layer (None: one sub-step)
+    # Largest sub-step of the grain fields' step (spectral): a step Δt above it steps ρ once and the η equation
+    # in ⌈Δt/eta_step⌉ sub-steps (None: one split step, or SBDF2 sub-steps of at most 0.25/(L B))
     eta_step: float | None = None
-    # The grain fields' scheme (spectral): "split" (Strang: the local reaction, then L κ_η ∇² exactly; boundary
-    # motion accurate, but the boundary layer thins above Δt ≈ 0.03) or "sbdf2" (stabilised SBDF2 with
-    # S = 12 B: the equilibrium profile at any Δt, boundary motion slowed by O(Δt²): 2 % at Δt 0.025, 9 % at 0.05;
-    # in sub-steps of at most 0.25/(L B), 0.025 by default, where eta_step is not given)
-    eta_scheme: str = "split"
-    # The density step's stabilising mobility α as a fraction of max M (spectral): its error ∝ Δt α κ_ρ k⁴, and
-    # the κ_ρ∇⁴ part is stable only from 0.5 (the explicit remainder (M − α) then stays within α)
+    # The grain fields' scheme (spectral): "sbdf2" (stabilised SBDF2 with S = 12 B: the equilibrium profile at
+    # any Δt, boundary motion slowed by O(Δt²): 2 % at Δt 0.025, 9 % at 0.05; in sub-steps of at most 0.25/(L B),
+    # 0.025 by default, where eta_step is not given) or "split" (Strang: the local reaction, then L κ_η ∇²
+    # exactly; boundary motion accurate, but the boundary layer thins above Δt ≈ 0.03 and vanishes at 0.4).
+    # "split" was the default until 2026-12: under the adaptive control, whose steps grow to dt_max, it thinned
+    # the boundary layer by 28 % in benchmarks/sinter_speed.py's 2D case (82 steps to t = 2; SBDF2: 1.8 %, 22)
+    eta_scheme: str = "sbdf2"
+    # The density step's stabilising mobility α as a fraction of max M (spectral): its error ∝ Δt α κ_ρ k⁴.  The
+    # κ_ρ∇⁴ part is stable at any Δt only from 0.5 with order 1 (Euler: the explicit remainder (M − α) within α)
+    # and from 0.75 with order 2 (SBDF2 extrapolates it: within α/3).  Near those bounds the other explicit terms
+    # have little margin: at 0.6 (order 1) a relaxing bicrystal slab blew up at Δt 0.4 with the grain fields by
+    # SBDF2 (not at 0.75)
     rho_stabiliser: float = 1.0
 
     def __post_init__(self) -> None:
@@ -128,6 +136,10 @@ class SolverSettings:
             raise DatarialError(f"order {self.order!r}: use 1 (stabilised Euler) or 2 (stabilised SBDF2 with the ETD2RK reaction)")
         if self.order == 2 and self.method != "spectral":
             raise DatarialError("order 2 is a setting of the spectral method (the explicit one is Euler)")
+        if self.order == 2 and self.rho_stabiliser < RHO_STABILISER_MIN_SBDF2:
+            raise DatarialError(f"rho_stabiliser {self.rho_stabiliser!r} with order 2: at least "
+                                f"{RHO_STABILISER_MIN_SBDF2} (SBDF2 extrapolates the explicit remainder, which is "
+                                "then stable only within a third of the stabiliser)")
 
     def scheme(self) -> str:
         """The spectral step's scheme in words, e.g. "order 1; grain fields by SBDF2, sub-steps ≤ 0.025" ("" for
@@ -137,9 +149,7 @@ class SolverSettings:
         text = f"order {self.order}; grain fields {'by SBDF2' if self.eta_scheme == 'sbdf2' else 'split'}"
         if self.eta_step:
             text += f", sub-steps ≤ {self.eta_step:g}"
-        if self.rho_stabiliser != 1.0:
-            text += f"; density stabiliser {self.rho_stabiliser:g} × max M"
-        return text
+        return text + f"; density stabiliser {self.rho_stabiliser:g} × max M"
 
     @property
     def torch_dtype(self) -> torch.dtype:
