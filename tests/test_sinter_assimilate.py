@@ -20,6 +20,7 @@ from datarial.sinter.assimilate import (
     open_study,
     parse_unknowns,
     result_of,
+    sub_step_note,
     twin_observations,
 )
 from datarial.sinter.model import Parameters
@@ -473,6 +474,20 @@ def test_evaluations_take_a_fixed_step_so_that_the_cost_is_smooth():
     # (the boundary mobility L: with the adaptive control instead, this check fails)
     moved = {f: np.sum((problem.simulate(TRUTH.replace(L=TRUTH.L * f)) - base) ** 2) for f in (1.01, 1.1)}
     assert 0 < moved[1.01] < 0.03 * moved[1.1]
+
+
+def test_a_long_sbdf2_sub_step_at_the_top_of_an_unknown_L_range_is_pointed_out():
+    """The evaluations' SBDF2 sub-step follows the configured L (0.025 for L = 10); searching L up to 100 the
+    user is told how far boundaries slow there and which eta_step keeps them within 2 % (0.0025)."""
+    base = Parameters()
+    fixed = evaluation_settings(SolverSettings(), base, 0.05)
+    note = sub_step_note(fixed, base, [Unknown("M_surf", 0.3, 30.0), Unknown("L", 1.0, 100.0)])
+    assert note is not None and "h L B = 2.5" in note and "solver.eta_step 0.0025" in note
+    assert sub_step_note(fixed, base, [Unknown("L", 1.0, 10.0), Unknown("M_gb", 0.01, 1.0)]) is None
+    assert sub_step_note(evaluation_settings(SolverSettings(eta_scheme="split"), base, 0.05), base,
+                         [Unknown("L", 1.0, 100.0)]) is None
+    finer = evaluation_settings(SolverSettings(eta_step=0.0025), base, 0.05)
+    assert finer.eta_step == 0.0025 and sub_step_note(finer, base, [Unknown("L", 1.0, 100.0)]) is None
 
 
 def test_residuals_give_the_cost():

@@ -117,6 +117,15 @@ def test_cli_run_writes_snapshots_measures_and_figures(capsys, tmp_path):
     assert best["parameter"].tolist() == ["M_surf"]
     assert len(pd.read_csv(tmp_path / "da" / "history.csv")) == 6
     assert (tmp_path / "da" / "compare.png").exists() and (tmp_path / "da" / "cost_history.png").exists()
+    assert "note:" not in out
+    # An unknown L up to 100: the grain fields' SBDF2 sub-step (from the configured L = 10) is long at the top of
+    # the range, and the run says which eta_step would keep the boundaries' speed there.
+    with_l = write(tmp_path / "with_l.yaml", RUN.replace("{M_surf: {low: 0.5, high: 20}}",
+                                                         "{M_surf: {low: 0.5, high: 20}, L: {low: 1, high: 100}}")
+                   .replace("  trials: 6", "  trials: 2"))
+    code, out, err = run(capsys, "sinter", "assimilate", str(with_l), str(folder), "--out", str(tmp_path / "dL"))
+    assert code == 0, err
+    assert "note:" in out and "solver.eta_step 0.0025" in " ".join(out.split())
 
     # The same with the grains told apart: the snapshots' grain maps are observed, and J counts wrong voxels
     # (½ per voxel / σ_L² = 200 per voxel).

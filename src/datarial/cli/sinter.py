@@ -202,7 +202,7 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     time step of every evaluation, default the solver's dt, so that J is smooth in the parameters; 'adaptive':
     the solver's step control, under which J jumps).
     """
-    from datarial.sinter.assimilate import Problem, assimilate, evaluation_settings
+    from datarial.sinter.assimilate import Problem, assimilate, evaluation_settings, sub_step_note
     from datarial.sinter.config import load_config
     from datarial.sinter.output import assimilation_figures, read_observations
 
@@ -225,6 +225,9 @@ def assimilate_cmd(config: Path, observations: Path, out: Path | None, method: s
     console.print(f"{len(unknowns)} unknowns ({', '.join(u.name for u in unknowns)}), {len(obs.times)} observed times, "
                   f"{method.upper()} with {trials} evaluations on {workers} worker(s)"
                   + (f", study in {storage}" if storage else ""))
+    note = sub_step_note(problem.settings, cfg.params, unknowns)
+    if note:
+        console.print(f"[yellow]note:[/] {note}")
     from rich.progress import Progress
 
     with Progress(console=console, transient=True) as bar:
