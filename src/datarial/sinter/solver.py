@@ -7,7 +7,7 @@
   steps ρ by stabilised Euler, whose error ∝ Δt·α·κ_ρ·k⁴ slows the interface;
   ``rho_stabiliser`` scales α (default 1; from 0.5, where the explicit
   remainder (M − α)κ_ρ∇⁴ stays within α, and from 0.75 with order 2, whose
-  extrapolated remainder must stay within α/3; in benchmarks/sinter_speed.py's 2D
+  extrapolated remainder needs M − α ≤ α/3; in benchmarks/sinter_speed.py's 2D
   case 0.6 at Δt 0.0667 ends nearer the converged ρ than 1 at Δt 0.05,
   1.22e-3 against 1.61e-3);
   ``order=2`` by stabilised SBDF2 (BDF2 with the explicit part extrapolated

@@ -75,8 +75,9 @@ class State:
 # The smallest stabilising mobility of the density step, as a fraction of max M: the κ_ρ∇⁴ term treated
 # explicitly beyond it, (M − α)κ_ρ∇⁴, is stable while |M − α| ≤ α.
 RHO_STABILISER_MIN = 0.5
-# With order 2: SBDF2's explicit part is extrapolated, 2(M − α)ρⁿ − (M − α)ρⁿ⁻¹, stable while |M − α| ≤ α/3 (the
-# root of α z² + 2β z − β at z = −1, β = α − M), so α ≥ 0.75 max M.  At 0.6 a test's order-2 run blew up at Δt 0.005.
+# With order 2: SBDF2's explicit part is extrapolated, 2(M − α)ρⁿ − (M − α)ρⁿ⁻¹; for the stiff modes the step's
+# roots solve α z² + 2β z − β = 0, β = M − α, and stay within the unit circle while β ≤ α/3 (at z = −1), so
+# α ≥ 0.75 max M (M below α is stable down to M = 0).  At 0.6 a test's order-2 run blew up at Δt 0.005.
 RHO_STABILISER_MIN_SBDF2 = 0.75
 
 
@@ -108,7 +109,7 @@ class SolverSettings:
     eta_scheme: str = "sbdf2"
     # The density step's stabilising mobility α as a fraction of max M (spectral): its error ∝ Δt α κ_ρ k⁴.  The
     # κ_ρ∇⁴ part is stable at any Δt only from 0.5 with order 1 (Euler: the explicit remainder (M − α) within α)
-    # and from 0.75 with order 2 (SBDF2 extrapolates it: within α/3).  Near those bounds the other explicit terms
+    # and from 0.75 with order 2 (SBDF2 extrapolates it: M − α ≤ α/3).  Near those bounds the other explicit terms
     # have little margin: at 0.6 (order 1) a relaxing bicrystal slab blew up at Δt 0.4 with the grain fields by
     # SBDF2 (not at 0.75)
     rho_stabiliser: float = 1.0
@@ -138,11 +139,12 @@ class SolverSettings:
             raise DatarialError("order 2 is a setting of the spectral method (the explicit one is Euler)")
         if self.order == 2 and self.rho_stabiliser < RHO_STABILISER_MIN_SBDF2:
             raise DatarialError(f"rho_stabiliser {self.rho_stabiliser!r} with order 2: at least "
-                                f"{RHO_STABILISER_MIN_SBDF2} (SBDF2 extrapolates the explicit remainder, which is "
-                                "then stable only within a third of the stabiliser)")
+                                f"{RHO_STABILISER_MIN_SBDF2} (SBDF2 extrapolates the explicit remainder "
+                                "(M − α)κ_ρ∇⁴, stable only while M − α ≤ α/3)")
 
     def scheme(self) -> str:
-        """The spectral step's scheme in words, e.g. "order 1; grain fields by SBDF2, sub-steps ≤ 0.025" ("" for
+        """The spectral step's scheme in words, e.g. "order 1; grain fields by SBDF2, sub-steps ≤ 0.025; density
+        stabiliser 1 × max M" ("" for
         the explicit method)."""
         if self.method != "spectral":
             return ""
