@@ -111,7 +111,7 @@ class SolverSettings:
     # κ_ρ∇⁴ part is stable at any Δt only from 0.5 with order 1 (Euler: the explicit remainder (M − α) within α)
     # and from 0.75 with order 2 (SBDF2 extrapolates it: M − α ≤ α/3).  Near those bounds the other explicit terms
     # have little margin: at 0.6 (order 1) a relaxing bicrystal slab blew up at Δt 0.4 with the grain fields by
-    # SBDF2 (not at 0.75)
+    # SBDF2, and two grains with stiff rigid-body motion (m_tr 1000, M_gb 8) at Δt 0.01; neither at 0.75
     rho_stabiliser: float = 1.0
 
     def __post_init__(self) -> None:
