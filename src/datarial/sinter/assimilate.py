@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from datarial.errors import DatarialError
-from datarial.sinter.grain_step import SBDF2_SUB_STEP
+from datarial.sinter.grain_step import sbdf2_sub_step
 from datarial.sinter.minimisers import METHODS, make_sampler
 from datarial.sinter.model import Parameters
 from datarial.sinter.packing import Packing
@@ -284,7 +284,7 @@ def evaluation_settings(solver: SolverSettings, base: Parameters, dt: float | st
         return solver
     fixed = dataclasses.replace(solver, adaptive=False, dt=solver.dt if dt is None else float(dt))
     if fixed.method == "spectral" and fixed.eta_scheme == "sbdf2" and fixed.eta_step is None:
-        fixed = dataclasses.replace(fixed, eta_step=SBDF2_SUB_STEP / (base.L * base.B))
+        fixed = dataclasses.replace(fixed, eta_step=sbdf2_sub_step(base))
     return fixed
 
 
@@ -294,14 +294,15 @@ def sub_step_note(settings: SolverSettings, base: Parameters, unknowns: Sequence
     h L B = 0.25, 9 % at 0.5); None where it is not."""
     if settings.method != "spectral" or settings.eta_scheme != "sbdf2" or settings.eta_step is None:
         return None
-    top = {u.name: u.high for u in unknowns if u.name in ("L", "B")}
-    worst = top.get("L", base.L) * top.get("B", base.B) * settings.eta_step
-    if worst <= SBDF2_SUB_STEP * (1 + 1e-9):
+    top = base.replace(**{u.name: max(u.high, getattr(base, u.name)) for u in unknowns if u.name in ("L", "B")})
+    needed = sbdf2_sub_step(top)  # the sub-step the top of the range would take
+    if settings.eta_step <= needed * (1 + 1e-9):
         return None
+    worst = top.L * top.B * settings.eta_step
     return (f"grain fields by SBDF2 in sub-steps h = {settings.eta_step:.3g} (from the configured L and B, the same "
             f"for every evaluation); at the top of the search range h L B = {worst:.2g}, where boundaries move "
             "slower (at 0.98 of their rate at h L B = 0.25, 0.91 at 0.5, 0.73 at 1, 0.42 at 4: "
-            f"benchmarks/sinter_split.py); solver.eta_step {SBDF2_SUB_STEP * settings.eta_step / worst:.3g} keeps "
+            f"benchmarks/sinter_split.py); solver.eta_step {needed:.3g} keeps "
             "them within 2 % across the range")
 
 

@@ -44,7 +44,7 @@ import torch
 
 from datarial.devices import retain_freed_memory
 from datarial.errors import DatarialError
-from datarial.sinter.grain_step import OMEGA_MAX, SBDF2_SUB_STEP, GrainFieldSteps
+from datarial.sinter.grain_step import OMEGA_MAX, GrainFieldSteps, sbdf2_sub_step
 from datarial.sinter.measures import Measures, hull_volume, measures, neck_radius
 from datarial.sinter.model import (
     PAIR_FACTOR_MIN,
@@ -379,7 +379,7 @@ class Simulation(GrainFieldSteps):
         split = self.settings.eta_scheme == "split"
         eta_dt = self.settings.eta_step
         if eta_dt is None and not split:  # SBDF2's own sub-step: boundary motion within about 2 %
-            eta_dt = SBDF2_SUB_STEP / (p.L * p.B)
+            eta_dt = sbdf2_sub_step(p)
         subs = 1 if eta_dt is None else max(1, math.ceil(dt / eta_dt - 1e-9))
         h = dt / subs
         # The reaction is local, so it runs on the grid itself, not on the mirror extension.
