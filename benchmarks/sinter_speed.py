@@ -65,12 +65,12 @@ import argparse
 import contextlib
 import os
 import platform
-import statistics
 import time
 from pathlib import Path
 
 import torch
 
+from benchmarks._results import speedup as paired_speedup
 from benchmarks.sinter_split import shrink_rate
 from datarial.errors import DatarialError
 from datarial.sinter import solver
@@ -327,9 +327,7 @@ def main(argv=None) -> int:
     def speedup(key: str) -> str:
         """The shortest explicit time over the shortest of ``key``; then the median and range of the ratios within
         each round-robin round (the first timings come from the searches above, at other times: left out)."""
-        text = f"{w_expl / best[key]:.1f}×"
-        pairs = sorted(e / w for e, w in zip(walls["expl"][1:], walls[key][1:], strict=True))
-        return text + (f" ({statistics.median(pairs):.1f}×, {pairs[0]:.1f}–{pairs[-1]:.1f}×)" if pairs else "")
+        return paired_speedup(walls["expl"], walls[key], paired_from=1)
 
     def row(label: str, step: str, steps_: int, wall: float, err: float, berr: float, s: SolverSettings,
             key: str | None) -> str:

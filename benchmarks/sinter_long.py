@@ -1,0 +1,139 @@
+"""Long runs of the sintering solver: the adaptive spectral step against the explicit reference to t = 20.
+
+``benchmarks.sinter_speed`` compares the methods to t = 2, where the adaptive control still takes short steps
+after the start.  A sintering run goes on for tens to thousands of time units, where its steps reach ``dt_max``
+(0.4 by default) and the cost per unit of time is that of the grain fields' SBDF2 sub-steps (at most 0.25/(L B),
+0.025 by default: a forward and an inverse transform per field each).  This benchmark runs the 2D case of
+``sinter_speed`` (512², 60 grains, periodic) to ``--t-end`` (20 by default; necks of these grains reach
+x/r ≈ 0.3 by t ≈ 5) with
+
+* the explicit finite-difference reference (fused numba kernel, Δt 0.002, float64; owner maps once per time
+  unit, as in ``sinter_speed``);
+* the adaptive spectral control with its defaults, with its steps capped at 0.1 and at 1 (``dt_max``), and the
+  default and the 0.1 cap in float32.
+
+Accuracy against a spectral run with the fixed step 0.002 (η split, float64; converged in time, as in
+``sinter_speed``): mean and largest |ρ − ρ_ref|, the boundary layer Σ Σ_{i≠j}ηᵢηⱼ relative to the reference's, and
+the change of Σρ (mass) over the run.  Wall: the shortest of ``--repeats`` timings of each run, round-robin; the
+speed-up is of the shortest times, in brackets the median and range of the ratios within each round.  The share
+of each spectral run's time spent in the grain-field step is measured in a further, untimed run.
+
+Run: ``PYTHONPATH=. python -m benchmarks.sinter_long [--t-end 20] [--repeats 3] [--quick] [--out NAME]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from benchmarks._results import speedup, write_result
+from benchmarks.sinter_speed import boundary_layer, packing_2d, timed_run
+from datarial.sinter import solver
+from datarial.sinter.solver import Simulation, SolverSettings, initial_state
+
+RESULTS = Path(__file__).with_name("results")
+
+
+@contextlib.contextmanager
+def grain_step_timer() -> Iterator[list[float]]:
+    """Within the block the spectral grain-field steps of every Simulation add their wall time (s) to the yielded
+    list's one element."""
+    spent = [0.0]
+    saved = {name: getattr(Simulation, name) for name in ("_eta_sbdf2", "_eta_split")}
+
+    def timed(method):
+        def wrapper(self, *args, **kw):
+            t0 = time.perf_counter()
+            try:
+                return method(self, *args, **kw)
+            finally:
+                spent[0] += time.perf_counter() - t0
+        return wrapper
+
+    try:
+        for name, method in saved.items():
+            setattr(Simulation, name, timed(method))
+        yield spent
+    finally:
+        for name, method in saved.items():
+            setattr(Simulation, name, method)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.sinter_long", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--t-end", type=float, default=20.0, help="simulated time of every run (reduced units)")
+    ap.add_argument("--repeats", type=int, default=3, help="timings of each run, round-robin")
+    ap.add_argument("--quick", action="store_true", help="256² (15 grains) instead of 512²")
+    ap.add_argument("--out", help="name of the result file in benchmarks/results (default sinter_long[_quick])")
+    args = ap.parse_args(argv)
+    if args.t_end <= 0:
+        ap.error("--t-end: a positive simulated time")
+    if args.repeats < 1:
+        ap.error("--repeats: a whole number ≥ 1")
+    torch.set_num_threads(os.cpu_count() or 1)
+    n2, t_end = (256 if args.quick else 512), args.t_end
+    pk = packing_2d(n2)
+    runs = {
+        "explicit": ("explicit FD (fused kernel), float64", SolverSettings(
+            method="explicit", dt=0.002, adaptive=False, owner_every=500)),
+        "adapt": ("spectral, adaptive (defaults), float64", SolverSettings()),
+        "cap01": ("spectral, adaptive, `dt_max: 0.1`, float64", SolverSettings(dt_max=0.1)),
+        "cap1": ("spectral, adaptive, `dt_max: 1`, float64", SolverSettings(dt_max=1.0)),
+        "adapt32": ("spectral, adaptive (defaults), float32", SolverSettings(dtype="float32")),
+        "cap01_32": ("spectral, adaptive, `dt_max: 0.1`, float32", SolverSettings(dt_max=0.1, dtype="float32")),
+    }
+    if solver._cpu_kernels() is not None:  # compile (or load from numba's cache) outside the timings
+        for dtype in ("float64", "float32"):
+            timed_run(pk, SolverSettings(dt=0.4, adaptive=False, dtype=dtype), 0.4)
+        timed_run(pk, runs["explicit"][1], 0.002)
+    mass0 = float(initial_state(pk, SolverSettings()).rho.sum())
+    ref, w_ref = timed_run(pk, SolverSettings(dt=0.002, adaptive=False, eta_scheme="split"), t_end)
+    layer_ref = boundary_layer(ref)
+    walls: dict[str, list[float]] = {key: [] for key in runs}
+    last: dict = {}
+    for _ in range(args.repeats):
+        for key, (_, settings) in runs.items():
+            last[key], wall = timed_run(pk, settings, t_end)
+            walls[key].append(wall)
+    shares = {}
+    for key, (_, settings) in runs.items():
+        if settings.method == "spectral":
+            with grain_step_timer() as spent:
+                _, wall = timed_run(pk, settings, t_end)
+            shares[key] = spent[0] / wall
+
+    rows = []
+    for key, (label, settings) in runs.items():
+        sim = last[key]
+        rho = sim.state.rho.double()
+        diff = (rho - ref.state.rho).abs()
+        steps = f"{sim.state.steps}" + (f" (last Δt {sim.dt:.3g})" if settings.adaptive else f" (Δt {settings.dt:g})")
+        rows.append(f"| {label} | {steps} | {min(walls[key]):.2f} | {float(diff.mean()):.2e} | {float(diff.max()):.3f} "
+                    f"| {boundary_layer(sim) / layer_ref - 1.0:+.1%} | {float(rho.sum()) / mass0 - 1.0:+.1e} "
+                    f"| {f'{shares[key]:.0%}' if key in shares else '—'} | {speedup(walls['explicit'], walls[key])} |")
+    lines = ["# Sintering solver, long runs: adaptive spectral vs explicit finite differences", "",
+             f"`PYTHONPATH=. python -m benchmarks.sinter_long{' --quick' if args.quick else ''}"
+             f"{f' --t-end {t_end:g}' if t_end != 20.0 else ''}"
+             f"{f' --repeats {args.repeats}' if args.repeats != 3 else ''}{' --out ' + args.out if args.out else ''}` "
+             f"on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, CPU.", "",
+             f"2D, {n2}², {pk.n} grains, periodic, to t = {t_end:g} (reduced units). Accuracy against a spectral run "
+             f"with the fixed step 0.002 (η split, float64; {ref.state.steps} steps, {w_ref:.0f} s). Wall: the "
+             f"shortest of {args.repeats} timings (round-robin); speed-up of the shortest times, in brackets the "
+             "median and range of the ratios within each round. Grain-field share: of a further run's wall time, "
+             "the part in the grain fields' step.", "",
+             "| method | steps | wall [s] | mean abs. error of ρ | largest abs. error of ρ | boundary layer "
+             "| mass change | grain-field share | speed-up (paired) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|", *rows, ""]
+    write_result(RESULTS, args.out or f"sinter_long{'_quick' if args.quick else ''}", "\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
