@@ -4,8 +4,7 @@
 after the start.  A sintering run goes on for tens to thousands of time units, where its steps reach ``dt_max``
 (0.4 by default) and the cost per unit of time is that of the grain fields' SBDF2 sub-steps (at most 0.25/(L B),
 0.025 by default: a forward and an inverse transform per field each).  This benchmark runs the 2D case of
-``sinter_speed`` (512², 60 grains, periodic) to ``--t-end`` (20 by default; necks of these grains reach
-x/r ≈ 0.3 by t ≈ 5) with
+``sinter_speed`` (512², 60 grains, periodic) to ``--t-end`` (20 by default) with
 
 * the explicit finite-difference reference (fused numba kernel, Δt 0.002, float64; owner maps once per time
   unit, as in ``sinter_speed``);
