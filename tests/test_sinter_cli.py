@@ -76,9 +76,17 @@ def test_cli_fit_anisotropy(capsys, tmp_path):
                          "--plot", str(tmp_path / "k.png"))
     assert code == 0, err
     assert "k0 = 1.2000 J/m²" in out and "RMS residual 0.0000 J/m²" in out
+    assert "note:" not in out  # seven planes for four coefficients
     table = pd.read_csv(tmp_path / "k.csv")
     assert table["k3 [J/m2]"].iloc[0] == pytest.approx(-0.2, abs=1e-5)
+    assert table[["h", "k", "l"]].dtypes.tolist() == [np.int64] * 3 and table["l"].tolist() == [1, 0, 0, 1, 2, 3, 0]
     assert (tmp_path / "k.png").stat().st_size > 1000
+    # four planes determine the four coefficients exactly: zero residuals test nothing, and the run says so
+    code, out, err = run(capsys, "sinter", "fit-anisotropy", str(energies_csv(tmp_path, planes=PLANES[:4])),
+                         "--lattice", "a=3.9625A,c=13.0168A")
+    assert code == 0, err
+    assert "note: 4 planes for the 4 coefficients" in out
+    assert any(line.split()[:3] == ["0", "0", "1"] for line in out.splitlines())  # Miller indices as whole numbers
 
 
 RUN = """

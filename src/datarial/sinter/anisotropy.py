@@ -60,10 +60,17 @@ class AnisotropyFit:
     def rms(self) -> float:
         return float(np.sqrt(np.mean(self.residuals**2)))
 
+    @property
+    def exact(self) -> bool:
+        """Whether the planes are no more than the four coefficients: the fit then passes through every energy, and
+        zero residuals say nothing about whether γ(n) has this form."""
+        return len(self.planes) <= len(TERMS)
+
     def table(self):
         import pandas as pd
 
-        return pd.DataFrame({"h": self.planes[:, 0], "k": self.planes[:, 1], "l": self.planes[:, 2],
+        hkl = np.rint(self.planes).astype(int)  # Miller indices, whole numbers
+        return pd.DataFrame({"h": hkl[:, 0], "k": hkl[:, 1], "l": hkl[:, 2],
                              "energy [J/m2]": self.energies, "fitted [J/m2]": self.fitted,
                              "residual [J/m2]": self.residuals})
 
