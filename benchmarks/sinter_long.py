@@ -1,10 +1,12 @@
-"""Long runs of the sintering solver: the adaptive spectral step against the explicit reference to t = 20.
+"""Long runs of the sintering solver: the adaptive spectral step against the explicit reference.
 
 ``benchmarks.sinter_speed`` compares the methods to t = 2, where the adaptive control still takes short steps
 after the start.  A sintering run goes on for tens to thousands of time units, where its steps reach ``dt_max``
 (0.4 by default) and the cost per unit of time is that of the grain fields' SBDF2 sub-steps (at most 0.25/(L B),
 0.025 by default: a forward and an inverse transform per field each).  This benchmark runs the 2D case of
-``sinter_speed`` (512², 60 grains, periodic) to ``--t-end`` (20 by default) with
+``sinter_speed`` (512², 60 grains, periodic) to ``--t-end`` (20 by default, ten times its span there), or with
+``--dim 3`` its 3D case (128³, 24 grains, periodic; to t = 5 by default, as its reference takes about 0.14 s per
+step of 0.002), with
 
 * the explicit finite-difference reference (fused numba kernel, Δt 0.002, float64; owner maps once per time
   unit, as in ``sinter_speed``);
@@ -17,7 +19,7 @@ the change of Σρ (mass) over the run.  Wall: the shortest of ``--repeats`` tim
 speed-up is of the shortest times, in brackets the median and range of the ratios within each round.  The share
 of each spectral run's time spent in the grain-field step is measured in a further, untimed run.
 
-Run: ``PYTHONPATH=. python -m benchmarks.sinter_long [--t-end 20] [--repeats 3] [--quick] [--out NAME]``.
+Run: ``PYTHONPATH=. python -m benchmarks.sinter_long [--dim 2|3] [--t-end T] [--repeats 3] [--quick] [--out NAME]``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from pathlib import Path
 import torch
 
 from benchmarks._results import speedup, write_result
-from benchmarks.sinter_speed import boundary_layer, packing_2d, timed_run
+from benchmarks.sinter_speed import boundary_layer, packing_2d, packing_3d, timed_run
 from datarial.sinter import solver
 from datarial.sinter.solver import Simulation, SolverSettings, initial_state
 
@@ -67,18 +69,27 @@ def grain_step_timer() -> Iterator[list[float]]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.sinter_long", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--t-end", type=float, default=20.0, help="simulated time of every run (reduced units)")
+    ap.add_argument("--dim", type=int, default=2, choices=(2, 3), help="the 2D case (512²) or the 3D one (128³)")
+    ap.add_argument("--t-end", type=float, default=None,
+                    help="simulated time of every run (reduced units; 20 in 2D, 5 in 3D by default)")
     ap.add_argument("--repeats", type=int, default=3, help="timings of each run, round-robin")
-    ap.add_argument("--quick", action="store_true", help="256² (15 grains) instead of 512²")
-    ap.add_argument("--out", help="name of the result file in benchmarks/results (default sinter_long[_quick])")
+    ap.add_argument("--quick", action="store_true", help="256² (15 grains) or 64³ instead of 512² or 128³")
+    ap.add_argument("--out", help="name of the result file in benchmarks/results (default sinter_long[_3d][_quick])")
     args = ap.parse_args(argv)
+    default_end = 20.0 if args.dim == 2 else 5.0
+    args.t_end = default_end if args.t_end is None else args.t_end
     if args.t_end <= 0:
         ap.error("--t-end: a positive simulated time")
     if args.repeats < 1:
         ap.error("--repeats: a whole number ≥ 1")
     torch.set_num_threads(os.cpu_count() or 1)
-    n2, t_end = (256 if args.quick else 512), args.t_end
-    pk = packing_2d(n2)
+    t_end = args.t_end
+    if args.dim == 2:
+        n = 256 if args.quick else 512
+        pk, case = packing_2d(n), f"2D, {n}²"
+    else:
+        n = 64 if args.quick else 128
+        pk, case = packing_3d(n), f"3D, {n}³"
     runs = {
         "explicit": ("explicit FD (fused kernel), float64", SolverSettings(
             method="explicit", dt=0.002, adaptive=False, owner_every=500)),
@@ -118,11 +129,11 @@ def main(argv=None) -> int:
                     f"| {boundary_layer(sim) / layer_ref - 1.0:+.1%} | {float(rho.sum()) / mass0 - 1.0:+.1e} "
                     f"| {f'{shares[key]:.0%}' if key in shares else '—'} | {speedup(walls['explicit'], walls[key])} |")
     lines = ["# Sintering solver, long runs: adaptive spectral vs explicit finite differences", "",
-             f"`PYTHONPATH=. python -m benchmarks.sinter_long{' --quick' if args.quick else ''}"
-             f"{f' --t-end {t_end:g}' if t_end != 20.0 else ''}"
+             f"`PYTHONPATH=. python -m benchmarks.sinter_long{' --dim 3' if args.dim == 3 else ''}"
+             f"{' --quick' if args.quick else ''}{f' --t-end {t_end:g}' if t_end != default_end else ''}"
              f"{f' --repeats {args.repeats}' if args.repeats != 3 else ''}{' --out ' + args.out if args.out else ''}` "
              f"on {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, CPU.", "",
-             f"2D, {n2}², {pk.n} grains, periodic, to t = {t_end:g} (reduced units). Accuracy against a spectral run "
+             f"{case}, {pk.n} grains, periodic, to t = {t_end:g} (reduced units). Accuracy against a spectral run "
              f"with the fixed step 0.002 (η split, float64; {ref.state.steps} steps, {w_ref:.0f} s). Wall: the "
              f"shortest of {args.repeats} timings (round-robin); speed-up of the shortest times, in brackets the "
              "median and range of the ratios within each round. Grain-field share: of a further run's wall time, "
@@ -130,7 +141,8 @@ def main(argv=None) -> int:
              "| method | steps | wall [s] | mean abs. error of ρ | largest abs. error of ρ | boundary layer "
              "| mass change | grain-field share | speed-up (paired) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|", *rows, ""]
-    write_result(RESULTS, args.out or f"sinter_long{'_quick' if args.quick else ''}", "\n".join(lines))
+    name = f"sinter_long{'_3d' if args.dim == 3 else ''}{'_quick' if args.quick else ''}"
+    write_result(RESULTS, args.out or name, "\n".join(lines))
     return 0
 
 
