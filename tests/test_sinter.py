@@ -975,6 +975,26 @@ def test_outline_harmonic_reads_the_amplitude_of_a_drawn_outline():
         outline(rho, c, 34.0, 40.0)  # the outline lies inside this band at some angles
 
 
+def test_long_run_benchmark_helpers_time_the_grain_step_and_pair_the_timings():
+    """benchmarks.sinter_long: the grain-field timer counts the spectral η step (a part of the run's time) and puts
+    the methods back; the paired speed-up text gives the ratio of the shortest times and the rounds' ratios."""
+    import time
+
+    from benchmarks._results import speedup
+    from benchmarks.sinter_long import grain_step_timer
+
+    assert speedup([2.0, 4.0, 3.0], [1.0, 1.0, 2.0]) == "2.0× (2.0×, 1.5–4.0×)"
+    assert speedup([9.0, 2.0, 4.0], [1.0, 1.0, 1.0], paired_from=1) == "2.0× (3.0×, 2.0–4.0×)"
+    saved = Simulation._eta_sbdf2
+    pk = two_particles((24, 40), 8.0)
+    with grain_step_timer() as spent:
+        t0 = time.perf_counter()
+        run(pk, t_end=0.2, dt=0.05, adaptive=False)
+        wall = time.perf_counter() - t0
+    assert 0.0 < spent[0] < wall
+    assert Simulation._eta_sbdf2 is saved
+
+
 def test_perturbed_circle_relaxes_at_the_sharp_volume_diffusion_rate():
     """A 2D particle r = R + a cos 3θ with volume diffusion only decays as one exponential at the two-sided
     Mullins–Sekerka rate (M_vol + M_vap) γ_s m(m² − 1)/R³ of the model's sharp-interface limit (R = 16, surface
