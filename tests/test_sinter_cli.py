@@ -87,6 +87,11 @@ def test_cli_fit_anisotropy(capsys, tmp_path):
     assert code == 0, err
     assert "note: 4 planes for the 4 coefficients" in out
     assert any(line.split()[:3] == ["0", "0", "1"] for line in out.splitlines())  # Miller indices as whole numbers
+    # (010) is (100) to γ(n): five rows, four distinct planes
+    code, out, err = run(capsys, "sinter", "fit-anisotropy", str(energies_csv(tmp_path, planes=[*PLANES[:4], (0, 1, 0)])),
+                         "--lattice", "a=3.9625A,c=13.0168A")
+    assert code == 0, err
+    assert "note: 5 planes (4 distinct in γ(n)) for the 4 coefficients" in out
 
 
 RUN = """

@@ -148,8 +148,9 @@ def fit_anisotropy_cmd(energies: Path, lattice: str, out: Path | None, plot: Pat
     console.print(fit.table().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     console.print(f"RMS residual {fit.rms:.4f} J/m²")
     if fit.exact:
-        console.print(f"note: {len(planes)} planes for the 4 coefficients: the fit passes through every energy, so "
-                      "the residuals do not test the form of γ(n); a fifth plane would")
+        what = f"{len(planes)} planes" + (f" ({fit.distinct} distinct in γ(n))" if fit.distinct < len(planes) else "")
+        console.print(f"note: {what} for the 4 coefficients: the fit passes through the distinct ones, so the "
+                      "residuals do not test the form of γ(n); a fifth distinct plane would")
     if out is not None:
         if out.suffix.lower() != ".csv":
             raise DatarialError(f"--out: {out} should end in .csv")

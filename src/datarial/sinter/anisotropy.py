@@ -61,10 +61,16 @@ class AnisotropyFit:
         return float(np.sqrt(np.mean(self.residuals**2)))
 
     @property
+    def distinct(self) -> int:
+        """How many of the planes γ(n) tells apart (symmetry-equivalent planes such as (100) and (010) count once)."""
+        normals = np.array([plane_normal(*hkl, *self.lattice) for hkl in self.planes])
+        return len(np.unique(np.round(features(normals), 12), axis=0))
+
+    @property
     def exact(self) -> bool:
-        """Whether the planes are no more than the four coefficients: the fit then passes through every energy, and
-        zero residuals say nothing about whether γ(n) has this form."""
-        return len(self.planes) <= len(TERMS)
+        """Whether the distinct planes are no more than the four coefficients: the fit then passes through them,
+        and small residuals say nothing about whether γ(n) has this form."""
+        return self.distinct <= len(TERMS)
 
     def table(self):
         import pandas as pd
