@@ -8,20 +8,30 @@ diffusion (``--mechanism surf3d``: V = Δ_s H on the surface of revolution, H
 the sum of the principal curvatures), from a smooth neck of half-width ``--neck``
 to ``--until``, and reports per x/r window the exponent n of xⁿ ∝ t (rate form
 and integrated law, as ``benchmarks.sinter_neck``), the neck shape ρ ∝ xᵖ and
-the drift s of the mechanism's classical flux law.  ``--points 192,256,384`` runs a
-resolution study; ``--step 0.002,0.001`` a time-step study (each step is that
+the drift s of the mechanism's classical flux law.  ``--mechanism gb``: two
+cylinders of two grains, a grain boundary between them
+(``datarial.sinter.sharp.grow_boundary_neck``): surface diffusion, diffusion along
+the boundary (``--beta`` = D_gb δ_gb/(D_s δ_s)), the dihedral angle ``--dihedral`` at
+the junction and the grains' approach; by default β and ψ of the phase field's
+grain-boundary case (``benchmarks.sinter_neck --mechanism gb``; ``--like surf``: of
+its surface-diffusion case, whose grains meet at a boundary too), from Kuczynski's
+fillet between cylinders ``--centre`` radii from the boundary (1: touching).  With
+``--beta 0 --dihedral 180`` it is the one-grain surface-diffusion neck from that
+start, and ``--start smooth`` takes the closed-curve model's start instead.
+``--points 192,256,384`` runs a resolution study; ``--step 0.002,0.001`` a time-step study (each step is that
 fraction of the neck's time scale x/(dx/dt); with ``--remesh-every 10``, since
 a redistribution after each of a thousand steps can make the curve run away).  ``--compare`` names stored
 phase-field results (``benchmarks/results/STEM.json``) to tabulate beside it.
 
-Run: ``python -m benchmarks.sinter_neck_sharp [--mechanism vol|surf|surf3d] [--points 256] [--step 0.002] [--neck 0.2]
-[--until 0.62]
+Run: ``python -m benchmarks.sinter_neck_sharp [--mechanism vol|surf|surf3d|gb] [--points 256] [--step 0.002] [--neck 0.2]
+[--until 0.62] [--beta 1136,57] [--dihedral 145.6] [--like gb|surf] [--centre 1,1.03] [--start fillet|smooth]
 [--remesh-every 1] [--compare sinter_neck_2d_vol_etd2_r80_f64_one_grain,...] [--out FILE-STEM]``
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -30,34 +40,60 @@ import time
 
 import numpy as np
 
-from benchmarks.sinter_neck import EXPECTED, RESULTS, WINDOWS, _fmt, estimates, shape_terms, write
-from datarial.sinter.sharp import VELOCITY, grow_neck
+from benchmarks.sinter_neck import (
+    EXPECTED,
+    MECHANISMS,
+    RESULTS,
+    WINDOWS,
+    _fmt,
+    estimates,
+    shape_terms,
+    write,
+)
+from datarial.sinter.model import interface_properties
+from datarial.sinter.sharp import VELOCITY, grow_boundary_neck, grow_neck, quarter_of, two_cylinders
 
 DEFAULT_COMPARE = {"vol": "sinter_neck_2d_vol_etd2_r80_f64_one_grain,sinter_neck_2d_vol_etd2_r80_f64",
                    "surf": "sinter_neck_2d_surf_etd2_r40_f64_one_grain,sinter_neck_2d_surf_etd2_dt05_float64",
-                   "surf3d": ""}
+                   "surf3d": "", "gb": "sinter_neck_2d_gb_shape,sinter_neck_2d_gb_stiff_etd2_f64"}
 LAW = {"vol": ("V = −∂μ/∂n with μ harmonic in the solid and μ = κ on its surface", "r³kT/(DγΩ)", "x²·(dx/dt)·ρ"),
        "surf": ("V = ∂²κ/∂s² (Mullins)", "r⁴kT/(D_sδ_sγΩ)", "x²·(dx/dt)·ρ²"),
        "surf3d": ("V = Δ_s H on the surface of revolution, H = κ₁ + κ₂ (Mullins)", "r⁴kT/(D_sδ_sγΩ)",
-                  "x²·(dx/dt)·ρ²")}
+                  "x²·(dx/dt)·ρ²"),
+       "gb": ("surface diffusion V = ∂²κ/∂s² and diffusion along the boundary (D_gb δ_gb = β D_s δ_s) into the "
+              "junction, where the surfaces meet at the dihedral angle ψ; the grains approach at the rate the "
+              "boundary's diffusion and zero load allow", "r⁴kT/(D_sδ_sγ_sΩ)", "(dh/dt)·ρ·x² (Coble)")}
 # the flux law of the sphere pair's surface diffusion has the cylinders' form (see benchmarks.sinter_neck)
-FLUX = {"vol": "vol", "surf": "surf", "surf3d": "surf"}
+FLUX = {"vol": "vol", "surf": "surf", "surf3d": "surf", "gb": "gb"}
 
 
-def _numbers(text: str, kind, name: str, ap: argparse.ArgumentParser) -> list:
+def phase_field_boundary(case: str = "gb") -> tuple[float, float]:
+    """(β, ψ in degrees) of one of the phase field's two-grain neck cases (``benchmarks.sinter_neck``'s
+    mechanisms): β = M_gb·layer_gb/(M_surf·layer_s) (the integrated transport of the boundary over that of the
+    surface) and cos(ψ/2) = γ_gb/(2γ_s)."""
+    import math
+
+    params = MECHANISMS[case]
+    props = interface_properties(params)
+    beta = params.M_gb * props.layer_gb / (params.M_surf * props.layer_s)
+    return beta, 2.0 * math.degrees(math.acos(props.gamma_gb / (2.0 * props.gamma_s)))
+
+
+def _numbers(text: str, kind, name: str, ap: argparse.ArgumentParser, zero: bool = False) -> list:
+    what = "numbers ≥ 0" if zero else "positive numbers"
     try:
         values = [kind(v) for v in text.split(",")]
     except ValueError:
-        ap.error(f"--{name}: a comma list of positive numbers, got {text!r}")
-    if not all(v > 0 for v in values):
-        ap.error(f"--{name}: a comma list of positive numbers, got {text!r}")
+        ap.error(f"--{name}: a comma list of {what}, got {text!r}")
+    if not all(v > 0 or (zero and v == 0) for v in values):
+        ap.error(f"--{name}: a comma list of {what}, got {text!r}")
     return values
 
 
 def as_run(record: dict) -> dict:
     """A sharp-interface record in the phase-field benchmark's run layout (lengths in radii, r = 1)."""
     return {"radius": 1, "t": record["t"], "x_over_r": record["x_over_r"], "rho_neck": record["rho_over_r"],
-            "approach": [float("nan")] * len(record["t"])}
+            "approach": record.get("approach", [float("nan")] * len(record["t"]))}
 
 
 def window_cells(run: dict, mechanism: str) -> dict[tuple[float, float], str]:
@@ -70,18 +106,34 @@ def window_cells(run: dict, mechanism: str) -> dict[tuple[float, float], str]:
             cells[(lo, hi)] = "–"
             continue
         _, nr, _, ni = found[(lo, hi)]
-        p, _, s = shape_terms(run, lo, hi, mechanism)
-        cells[(lo, hi)] = f"{_fmt(nr)} / {_fmt(ni)} (p {_fmt(p)}, s {_fmt(s)})"
+        p, q, s = shape_terms(run, lo, hi, mechanism)
+        shape = f"p {_fmt(p)}, q {_fmt(q)}" if mechanism == "gb" else f"p {_fmt(p)}"
+        cells[(lo, hi)] = f"{_fmt(nr)} / {_fmt(ni)} ({shape}, s {_fmt(s)})"
     return cells
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.sinter_neck_sharp", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mechanism", choices=sorted(VELOCITY), default="vol",
+    ap.add_argument("--mechanism", choices=[*sorted(VELOCITY), "gb"], default="vol",
                     help="volume diffusion (one-sided Mullins–Sekerka) or surface diffusion (Mullins), of two "
-                         "cylinders; surf3d: surface diffusion of two spheres")
-    ap.add_argument("--points", default="256", help="points on the curve; a comma list gives a resolution study")
+                         "cylinders; surf3d: surface diffusion of two spheres; gb: two cylinders of two grains, "
+                         "surface and grain-boundary diffusion")
+    ap.add_argument("--points", default=None,
+                    help="points on the curve (default 256, 150 for gb); a comma list gives a resolution study")
+    ap.add_argument("--beta", default=None, help="gb: D_gb δ_gb/(D_s δ_s) (default: the phase field's); a comma "
+                                                 "list gives a study")
+    ap.add_argument("--dihedral", type=float, default=None, help="gb: dihedral angle ψ in degrees (default: the "
+                                                                 "phase field's)")
+    ap.add_argument("--like", choices=["gb", "surf"], default="gb",
+                    help="gb: take the default β and ψ from this phase-field case of benchmarks.sinter_neck "
+                         "(surf: the surface-diffusion case, whose grains also have a boundary, β 0.036)")
+    ap.add_argument("--centre", default=None,
+                    help="the start's disc centres, radii from the symmetry line (1: touching; default: 1 for gb, "
+                         "else where a smooth union has Kuczynski's neck curvature, 1.069 for a neck of 0.2); "
+                         "a comma list gives a study")
+    ap.add_argument("--start", choices=["fillet", "smooth"], default="fillet",
+                    help="gb: Kuczynski's fillet, or (ψ = 180° only) the closed-curve model's smooth start")
     ap.add_argument("--step", default="0.002", help="step as a fraction of x/(dx/dt); a comma list gives a step study")
     ap.add_argument("--neck", type=float, default=0.2, help="the start's neck half-width x/r")
     ap.add_argument("--remesh-every", type=int, default=1,
@@ -92,14 +144,27 @@ def main(argv=None) -> int:
                          "'' for none (default: the mechanism's stored runs)")
     ap.add_argument("--out", default=None, help="file stem under benchmarks/results (default: print only)")
     args = ap.parse_args(argv)
-    points = _numbers(args.points, int, "points", ap)
+    mech = args.mechanism
+    boundary = mech == "gb"
+    points = _numbers(args.points or ("150" if boundary else "256"), int, "points", ap)
     if args.remesh_every < 1:
         ap.error(f"--remesh-every: a whole number of steps ≥ 1, got {args.remesh_every}")
     steps = _numbers(args.step, float, "step", ap)
-    if len(points) > 1 and len(steps) > 1:
-        ap.error("--points and --step: only one of them may be a list")
+    pf_beta, pf_dihedral = phase_field_boundary(args.like)
+    betas = [pf_beta] if args.beta is None else _numbers(args.beta, float, "beta", ap, zero=True)
+    fillet = boundary and args.start == "fillet"
+    centres = ([1.0] if fillet else [None]) if args.centre is None else _numbers(args.centre, float, "centre", ap)
+    dihedral = pf_dihedral if args.dihedral is None else args.dihedral
+    if not boundary and (args.beta is not None or args.dihedral is not None or args.start != "fillet"
+                         or args.like != "gb"):
+        ap.error("--beta, --dihedral, --like and --start belong to --mechanism gb")
+    if not 0.0 < dihedral <= 180.0:
+        ap.error(f"--dihedral: an angle in (0, 180] degrees, got {dihedral:g}")
+    if args.start == "smooth" and dihedral != 180.0:
+        ap.error("--start smooth: the closed-curve start has no grain boundary; give --dihedral 180")
+    if sum(len(v) > 1 for v in (points, steps, betas, centres)) > 1:
+        ap.error("--points, --step, --beta and --centre: only one of them may be a list")
     compare = {}
-    mech = args.mechanism
     drift = "volume" if mech == "surf3d" else "area"
     chosen = DEFAULT_COMPARE[mech] if args.compare is None else args.compare
     for stem in filter(None, (s.strip() for s in chosen.split(","))):
@@ -113,33 +178,47 @@ def main(argv=None) -> int:
 
     cmd = " ".join(["python -m benchmarks.sinter_neck_sharp", *(argv if argv is not None else sys.argv[1:])])
     records, labels = [], []
-    for n_points in points:
-        for fraction in steps:
-            with Progress(TextColumn(f"N = {n_points}, step {fraction:g}"), BarColumn(),
-                          TextColumn("x/r {task.fields[x]:.3f}"), transient=True) as bar:
-                task = bar.add_task("neck", total=args.until - args.neck, x=args.neck)
-                t0 = time.perf_counter()
-                rec = grow_neck(n_points, args.neck, args.until, fraction,
-                                progress=lambda x, bar=bar, task=task: bar.update(task, completed=x - args.neck, x=x),
-                                remesh_every=args.remesh_every, mechanism=mech)
-            rec.update(mechanism=mech, points=n_points, step_fraction=fraction, remesh_every=args.remesh_every,
-                       wall_s=time.perf_counter() - t0)
-            records.append(rec)
-            labels.append(f"sharp, N = {n_points}, step {fraction:g}")
-            print(f"{labels[-1]}: {rec['steps']} steps, {rec['wall_s']:.1f} s, {drift} drift {rec['area_drift']:.1e}",
-                  flush=True)
+    for n_points, fraction, beta, centre in itertools.product(points, steps, betas if boundary else [None], centres):
+        label = f"sharp, N = {n_points}, step {fraction:g}"
+        if boundary:
+            label += f", β = {beta:.4g}, ψ = {dihedral:.4g}°"
+        if args.start == "smooth":
+            label += ", smooth start"
+        elif centre is not None:
+            label += f", centre {centre:g}"
+        with Progress(TextColumn(label), BarColumn(), TextColumn("x/r {task.fields[x]:.3f}"), transient=True) as bar:
+            task = bar.add_task("neck", total=args.until - args.neck, x=args.neck)
+            progress = lambda x, bar=bar, task=task: bar.update(task, completed=x - args.neck, x=x)  # noqa: E731
+            t0 = time.perf_counter()
+            if boundary:
+                start = None if fillet else quarter_of(two_cylinders(256, args.neck, centre), n_points)
+                rec = grow_boundary_neck(n_points, args.neck, args.until, dihedral, beta, centre or 1.0, fraction,
+                                         start=start, progress=progress)
+                rec.pop("curve")
+                rec.update(beta=beta, dihedral=dihedral, centre=centre, start=args.start)
+            else:
+                rec = grow_neck(n_points, args.neck, args.until, fraction, progress=progress,
+                                remesh_every=args.remesh_every, mechanism=mech, centre=centre)
+                rec["centre"] = centre
+        rec.update(mechanism=mech, points=n_points, step_fraction=fraction, remesh_every=args.remesh_every,
+                   wall_s=time.perf_counter() - t0)
+        records.append(rec)
+        labels.append(label)
+        print(f"{label}: {rec['steps']} steps, {rec['wall_s']:.1f} s, {drift} drift {rec['area_drift']:.1e}", flush=True)
 
     runs = [as_run(r) for r in records] + list(compare.values())
     columns = labels + [f"phase field `{stem}` (r = {run['radius']} cells)" for stem, run in compare.items()]
     cells = [window_cells(run, FLUX[mech]) for run in runs]
     law, unit, flux = LAW[mech]
-    lines = [f"# Neck of two {'spheres' if mech == 'surf3d' else 'cylinders'} by "
-             f"{'volume' if mech == 'vol' else 'surface'} diffusion: "
-             "sharp-interface reference and phase field", "",
-             f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores.  Sharp interface: one grain, {law} "
+    how = {"vol": "volume diffusion", "gb": "surface and grain-boundary diffusion"}.get(mech, "surface diffusion")
+    lines = [f"# Neck of two {'spheres' if mech == 'surf3d' else 'cylinders'}"
+             f"{' of two grains' if boundary else ''} by {how}: sharp-interface reference and phase field", "",
+             f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores.  Sharp interface: "
+             f"{'two grains' if boundary else 'one grain'}, {law} "
              f"(`datarial.sinter.sharp`); time in {unit}.  "
              "Cells: n from the rate form / from the integrated law xⁿ = x₀ⁿ + Kt, with the neck's shape "
-             f"ρ ∝ xᵖ (classical 2) and the drift s of the classical flux law {flux} ∝ xˢ "
+             f"ρ ∝ xᵖ (classical 2){', the approach h ∝ x^q (classical 2)' if boundary else ''} and the drift s "
+             f"of the classical flux law {flux} ∝ xˢ "
              f"(classical 0).  Classical n = {EXPECTED[mech]}.", ""]
     for rec, label in zip(records, labels, strict=True):
         lines.append(f"- {label}: {rec['steps']} steps, {rec['wall_s']:.1f} s, {drift} drift {rec['area_drift']:.1e}")
@@ -148,12 +227,15 @@ def main(argv=None) -> int:
         lines.append(f"| {lo}–{hi} | " + " | ".join(c[(lo, hi)] for c in cells) + " |")
     first = records[0]
     x, rho = np.array(first["x_over_r"]), np.array(first["rho_over_r"])
+    approach = np.array(first.get("approach", [np.nan] * len(x)))
     lines += ["", f"Neck shape of the first sharp run ({labels[0]}):", "",
-              "| t | x/r | ρ/r | Kuczynski x²/2(1 − x) |", "|---:|---:|---:|---:|"]
+              "| t | x/r | ρ/r | Kuczynski x²/2(1 − x) |" + (" approach h/r of each centre |" if boundary else ""),
+              "|---:|---:|---:|---:|" + ("---:|" if boundary else "")]
     for target in (0.2, 0.3, 0.4, 0.5, 0.6):
         if x.max() >= target:
             i = int(np.searchsorted(x, target))
-            lines.append(f"| {first['t'][i]:.4g} | {x[i]:.3f} | {rho[i]:.4f} | {x[i] ** 2 / (2 * (1 - x[i])):.4f} |")
+            lines.append(f"| {first['t'][i]:.4g} | {x[i]:.3f} | {rho[i]:.4f} | {x[i] ** 2 / (2 * (1 - x[i])):.4f} |"
+                         + (f" {approach[i]:.4f} |" if boundary else ""))
     print("\n".join(lines))
     if args.out:
         write(args.out, lines, {"command": cmd, "runs": records})

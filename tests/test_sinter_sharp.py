@@ -100,6 +100,12 @@ def test_neck_grows_with_area_conserved_and_bad_starts_are_refused():
         sharp.grow_neck(points=64, mechanism="gb")
     with pytest.raises(DatarialError, match="half-width"):
         sharp.two_cylinders(64, 0.95)
+    # touching discs (centres ±1) joined by a smooth neck of 0.2: the far ends stay at ±2
+    touching = sharp.two_cylinders(192, 0.2, centre=1.0)
+    assert sharp.neck_of(touching)[0] == pytest.approx(0.2, abs=1e-6)
+    assert touching.real.max() == pytest.approx(2.0, abs=1e-3)
+    with pytest.raises(DatarialError, match="centre = 0.95"):
+        sharp.two_cylinders(64, 0.2, centre=0.95)
     with pytest.raises(DatarialError, match="remesh_every"):
         sharp.grow_neck(points=64, remesh_every=0)
 
@@ -122,3 +128,55 @@ def test_grow_neck_keeps_its_curve_where_the_neck_first_reaches_the_snapshot():
     assert sharp.neck_of(snap["curve"])[0] == pytest.approx(snap["x_over_r"], abs=1e-9)
     with pytest.raises(DatarialError, match="snapshot = 0.3"):
         sharp.grow_neck(points=64, neck=0.25, until=0.27, snapshot=0.3)
+
+
+def _circle_arc(points: int, dihedral: float, a: float = 1.3) -> np.ndarray:
+    """The equilibrium quarter: a circle of radius a meeting the boundary line x = 0 at half the dihedral angle."""
+    half = math.radians(dihedral) / 2.0
+    c = a * math.cos(half)
+    return c + a * np.exp(1j * np.linspace(math.pi - half, 0.0, points))
+
+
+@pytest.mark.parametrize("dihedral", [120.0, 150.0])
+def test_the_equilibrium_circle_is_still_and_a_fillet_relaxes_to_it(dihedral):
+    flow = sharp.BoundaryNeckFlow(dihedral, beta=5.0)
+    speed, normal, kappa, v = flow.terms(_circle_arc(200, dihedral))
+    # (speeds of a unit disturbance of the 2nd mode are about 2⁴ = 16; the junction's one-sided cell is first order)
+    assert abs(v) < 1e-4 and np.abs(speed[1:]).max() < 1e-4 and abs(speed[0]) < 1e-2
+    assert kappa == pytest.approx(np.full(200, 1 / 1.3), rel=1e-3)
+    # from a neck of 0.3 with a boundary: the neck and the far end reach the circle of the same area
+    start = sharp.fillet_quarter(60, 0.3, dihedral)
+    end = sharp.boundary_equilibrium(sharp.quarter_area(start), dihedral)
+    run = sharp.grow_boundary_neck(points=60, neck=0.3, until=5.0, dihedral=dihedral, beta=5.0, t_end=3.0)
+    assert run["t"][-1] == pytest.approx(3.0)
+    assert run["x_over_r"][-1] == pytest.approx(end["neck"], rel=2e-3)
+    assert run["curve"][-1].real == pytest.approx(end["centre"] + end["radius"], rel=2e-3)
+    assert abs(run["area_drift"]) < 1e-3
+    # the boundary drew the grains together (near the end state, v wavers at 1e-6), and the neck widened throughout
+    assert run["approach"][-1] > 0.1 and max(run["approach"]) - run["approach"][-1] < 1e-4
+    assert np.all(np.diff(run["x_over_r"][5:]) > -1e-6)
+
+
+def test_without_boundary_flux_the_grains_keep_their_distance():
+    run = sharp.grow_boundary_neck(points=60, neck=0.3, until=0.4, dihedral=150.0, beta=0.0)
+    assert run["x_over_r"][-1] >= 0.4 and run["approach"][-1] == 0.0
+    with pytest.raises(DatarialError, match="dihedral"):
+        sharp.grow_boundary_neck(dihedral=0.0)
+    with pytest.raises(DatarialError, match="beta"):
+        sharp.grow_boundary_neck(beta=-1.0)
+    with pytest.raises(DatarialError, match="centre = 0.9"):
+        sharp.fillet_quarter(60, 0.2, 150.0, centre=0.9)
+    with pytest.raises(DatarialError, match="until"):
+        sharp.grow_boundary_neck(neck=0.3, until=0.2)
+
+
+@pytest.mark.slow
+def test_the_open_curve_model_without_boundary_matches_the_closed_curve_model():
+    """ψ = 180°, β = 0: the one-grain surface-diffusion neck of :func:`grow_neck`, from the same start."""
+    closed = sharp.grow_neck(points=256, neck=0.2, until=0.3, mechanism="surf")
+    start = sharp.quarter_of(sharp.two_cylinders(256, 0.2), 100)
+    open_ = sharp.grow_boundary_neck(points=100, until=0.3, start=start)
+    assert abs(open_["area_drift"]) < 1e-3
+    for x in (0.28, 0.3):
+        t_closed = np.interp(x, closed["x_over_r"], closed["t"])
+        assert np.interp(x, open_["x_over_r"], open_["t"]) == pytest.approx(t_closed, rel=0.02)

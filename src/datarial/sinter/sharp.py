@@ -1,4 +1,5 @@
-"""Sharp-interface reference: the neck of two cylinders (2D) grown by volume or surface diffusion.
+"""Sharp-interface reference: the neck of two cylinders (2D) grown by volume or surface diffusion, and of two
+cylinders of two grains grown by surface and grain-boundary diffusion.
 
 This is the limit of the phase-field model's volume-diffusion case for one
 grain (no grain boundary) as the interface width goes to zero: a closed curve
@@ -30,6 +31,21 @@ Numerics:
 
 See Kress, *Linear Integral Equations* (3rd ed., 2014), ch. 6 and 12, for the
 double-layer potential and its Nyström discretisation.
+
+Two grains (:func:`grow_boundary_neck`, :class:`BoundaryNeckFlow`): a grain
+boundary on the symmetry line between the cylinders ends at two triple
+junctions, where the surfaces meet at the dihedral angle ψ; matter diffuses
+along the boundary into the junctions (the grains approach, at the rate that
+zero load allows) and spreads over the surface by surface diffusion.  The
+curve is then open (one quarter of the pair, from the junction to the
+symmetry axis), which the periodic spectral curve above cannot carry: it is a
+polyline with finite volumes for the surface flux (curvature from turning
+angles, fluxes on segments, the junction's angle and inflow as boundary
+conditions), a cubic spline for the redistribution of its points, and the same
+linearly implicit steps.  With ψ = 180° and no boundary flux it is the
+one-grain surface-diffusion case, and from the same start it follows
+:func:`grow_neck` (a test).  Its start, Kuczynski's fillet between cylinders
+of a chosen centre distance, matters: see ``benchmarks.sinter_neck_sharp``.
 """
 
 from __future__ import annotations
@@ -188,13 +204,16 @@ def _spaced(grid: np.ndarray, speed: np.ndarray, kappa: np.ndarray, n: int, shar
     return np.interp(np.arange(n) / n, cum / cum[-1], grid)
 
 
-def two_cylinders(points: int, neck: float) -> np.ndarray:
+def two_cylinders(points: int, neck: float, centre: float | None = None) -> np.ndarray:
     """Two unit discs joined by a smooth neck of half-width ``neck`` (radii), as a closed counter-clockwise curve.
 
     The boundary of a smooth union, −ε ln(e^(−d₁/ε) + e^(−d₂/ε)) = 0 with dᵢ
-    the distances to the discs, with ε = x/2(1 − x) so that the neck's
+    the distances to the discs.  By default ε = x/2(1 − x), so that the neck's
     curvature radius starts near Kuczynski's x²/2(1 − x), and the centres at
-    ±c, c set so that the neck's half-width is x.  The curve is traced
+    ±c, c set so that the neck's half-width is x (c = 1.069 for x = 0.2: the
+    discs themselves are 0.14 apart, bridged by the union).  With ``centre``
+    the discs' centres are at ±``centre`` (1: touching) and ε follows from x
+    (the neck is then much sharper than Kuczynski's).  The curve is traced
     densely along rays from each disc's centre (each half is star-shaped about
     it; the whole is not about the origin), interpolated by a periodic cubic
     spline in arc length and sampled as :func:`redistribute` spaces points.
@@ -204,8 +223,15 @@ def two_cylinders(points: int, neck: float) -> np.ndarray:
     from scipy.interpolate import CubicSpline
     from scipy.optimize import brentq
 
-    eps = neck / (2.0 * (1.0 - neck))
-    c = math.sqrt((1.0 + eps * math.log(2.0)) ** 2 - neck**2)
+    if centre is None:
+        eps = neck / (2.0 * (1.0 - neck))
+        c = math.sqrt((1.0 + eps * math.log(2.0)) ** 2 - neck**2)
+    else:
+        if not 0.0 < centre <= 2.0 or centre**2 + neck**2 <= 1.0:
+            raise DatarialError(f"centre = {centre:g}: the neck (0, {neck:g}) must lie outside the discs "
+                                f"(centre > {math.sqrt(1.0 - neck * neck):.4f}) and the centre at most 2 radii out")
+        c = centre
+        eps = (math.sqrt(c * c + neck * neck) - 1.0) / math.log(2.0)
 
     def level(p: complex) -> float:
         d1, d2 = abs(p - c) - 1.0, abs(p + c) - 1.0
@@ -252,7 +278,7 @@ def neck_of(z: np.ndarray) -> tuple[float, float]:
 
 def grow_neck(points: int = 256, neck: float = 0.2, until: float = 0.6, step_fraction: float = 0.002,
               progress: Callable[[float], None] | None = None, remesh_every: int = 1,
-              mechanism: str = "vol", snapshot: float | None = None) -> dict:
+              mechanism: str = "vol", snapshot: float | None = None, centre: float | None = None) -> dict:
     """The neck of two unit cylinders from half-width ``neck`` to ``until`` (radii) by volume diffusion
     (``mechanism`` "vol") or surface diffusion ("surf"), or of two unit spheres by surface diffusion
     ("surf3d": the curve is their meridian section, rotated about the real axis).
@@ -269,13 +295,14 @@ def grow_neck(points: int = 256, neck: float = 0.2, until: float = 0.6, step_fra
     the curve (complex points, radii, centres at ±c on the real axis) the first
     time x/r reaches this, as ``record["snapshot"]`` = {"t", "x_over_r",
     "curve"}, so that another model can start from this model's own neck.
+    ``centre``: the start's disc centres (:func:`two_cylinders`; default: Kuczynski's curvature radius).
     """
     if remesh_every < 1:
         raise DatarialError(f"remesh_every = {remesh_every}: redistribute after every 1 or more steps")
     if mechanism not in VELOCITY:
         raise DatarialError(f"mechanism {mechanism!r}: use one of {', '.join(VELOCITY)}")
     velocity, conserved = VELOCITY[mechanism], CONSERVED[mechanism]
-    z = two_cylinders(points, neck)
+    z = two_cylinders(points, neck, centre)
     amount0 = conserved(z)  # the area, or the volume of revolution
     x, rho = neck_of(z)
     t, dt = 0.0, 1e-9
@@ -329,3 +356,222 @@ def grow_neck(points: int = 256, neck: float = 0.2, until: float = 0.6, step_fra
     if kept is not None:
         record["snapshot"] = kept
     return record
+
+
+# ----------------------------------------------------------------------------- two grains: a grain boundary at the neck
+# The curve is the upper half of the right cylinder's surface, an open polyline from the junction J = (0, x) on the
+# grain boundary (the line x = 0) clockwise over the top to F on the symmetry axis (y = 0): complex points, J first.
+
+
+def _junction_tangent(dihedral: float) -> complex:
+    """Unit tangent of the surface at the junction, pointing away from it: half the dihedral angle ψ (°) from the
+    boundary line (+y), so that the two grains' surfaces meet at ψ."""
+    half = math.radians(dihedral) / 2.0
+    return complex(math.sin(half), math.cos(half))
+
+
+def quarter_area(p: np.ndarray) -> float:
+    """Area (radii²) between the open curve p (J … F, clockwise), the boundary line x = 0 and the axis y = 0."""
+    ring = np.concatenate([[0j], p, [0j]])
+    return float(-0.5 * np.sum(ring[:-1].real * ring[1:].imag - ring[1:].real * ring[:-1].imag))
+
+
+def respace_open(p: np.ndarray, t_start: complex, t_end: complex, points: int, share: float = 0.5,
+                 fine: int = 16) -> np.ndarray:
+    """The open curve p through ``points`` new points, ``share`` of them spaced by arc length and the rest by
+    turning angle (as :func:`redistribute` does for closed curves); its ends stay where they are.
+
+    The curve is a cubic spline in chord length with the end tangents ``t_start`` and ``t_end`` (unit, complex),
+    the density of points is smoothed over about three new spacings.
+    """
+    from scipy.interpolate import CubicSpline
+
+    s = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(p)))])
+    spline = CubicSpline(s, p, bc_type=((1, t_start), (1, t_end)))
+    grid = np.linspace(0.0, s[-1], fine * points)
+    z1, z2 = spline(grid, 1), spline(grid, 2)
+    kappa = np.abs(_curvature(z1, z2))
+    density = share / (1.0 - share) * np.trapezoid(kappa, grid) / s[-1] + kappa
+    width = max(1, len(grid) // max(1, points // 3))
+    kernel = np.exp(-0.5 * (np.arange(-3 * width, 3 * width + 1) / width) ** 2)
+    density = np.convolve(np.pad(density, 3 * width, mode="edge"), kernel / kernel.sum(), mode="valid")
+    cum = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
+    out = spline(np.interp(np.linspace(0.0, cum[-1], points), cum, grid))
+    out[0], out[-1] = complex(0.0, p[0].imag), complex(p[-1].real, 0.0)  # the ends stay on their lines exactly
+    return out
+
+
+def fillet_quarter(points: int, neck: float, dihedral: float = 180.0, centre: float = 1.0) -> np.ndarray:
+    """The start of :func:`grow_boundary_neck`: a unit cylinder centred at (``centre``, 0) joined to the boundary
+    line by a circular fillet that meets it at J = (0, ``neck``) with half the dihedral angle and touches the
+    cylinder (for 180° and centre 1, Kuczynski's neck between touching cylinders).
+
+    The fillet's radius follows from the tangency: ρ = (1 − c² − x²)/(2(c cos ψ/2 + x sin ψ/2 − 1)), which is
+    positive only when J lies outside the cylinder (c² + x² > 1).
+    """
+    if not 0.05 <= neck < 0.9:
+        raise DatarialError(f"neck = {neck:g}: the start's half-width must lie in [0.05, 0.9) radii")
+    if not 0.0 < dihedral <= 180.0:
+        raise DatarialError(f"dihedral = {dihedral:g}°: give an angle in (0, 180]")
+    half = math.radians(dihedral) / 2.0
+    cp, sp = math.cos(half), math.sin(half)
+    if centre * centre + neck * neck <= 1.0 or centre > 2.0:
+        raise DatarialError(f"centre = {centre:g}: the junction (0, {neck:g}) must lie outside the cylinder "
+                            f"(centre > {math.sqrt(1.0 - neck * neck):.4f}) and the centre at most 2 radii out")
+    rho = (1.0 - centre**2 - neck**2) / (2.0 * (centre * cp + neck * sp - 1.0))
+    hub = complex(-rho * cp, neck + rho * sp)  # the fillet circle's centre, in the pore
+    touch = centre + (hub - centre) / (1.0 + rho)
+    a_j, a_t = np.angle(complex(0.0, neck) - hub), np.angle(touch - hub)
+    arc = hub + rho * np.exp(1j * (a_j + np.angle(np.exp(1j * (a_t - a_j))) * np.linspace(0.0, 1.0, 8 * points)))
+    body = centre + np.exp(1j * np.linspace(np.angle(touch - centre), 0.0, 32 * points))
+    return respace_open(np.concatenate([arc, body[1:]]), _junction_tangent(dihedral), -1j, points)
+
+
+def quarter_of(z: np.ndarray, points: int, fine: int = 64) -> np.ndarray:
+    """The upper right quarter (J … F) of a closed curve symmetric about both axes (e.g. :func:`two_cylinders`),
+    through ``points`` points, for :func:`grow_boundary_neck` with ψ = 180°."""
+    n = len(z)
+    coef = np.fft.fft(z) / n
+    k = np.fft.fftfreq(n, 1.0 / n)
+    padded = np.zeros(fine * n, complex)
+    padded[k.astype(int) % (fine * n)] = coef
+    dense = np.fft.ifft(padded) * (fine * n)
+    q = dense[(dense.real > 0) & (dense.imag > 0)]
+    q = q[np.argsort(-np.angle(q))]
+    x, far = neck_of(z)[0], float(np.abs(dense.real).max())
+    q = np.concatenate([[complex(0.0, x)], q, [complex(far, 0.0)]])
+    return respace_open(q[np.concatenate([[True], np.abs(np.diff(q)) > 1e-12])], 1.0 + 0j, -1j, points)
+
+
+def boundary_equilibrium(area: float, dihedral: float) -> dict[str, float]:
+    """The end state of :func:`grow_boundary_neck` for a quarter of area ``area`` (radii²): a circle of radius a
+    meeting the boundary at half the dihedral angle ψ, its centre at a cos(ψ/2), the neck x = a sin(ψ/2), with
+    2·area = a²(π − ψ/2 + sin(ψ/2) cos(ψ/2))."""
+    half = math.radians(dihedral) / 2.0
+    a = math.sqrt(2.0 * area / (math.pi - half + math.sin(half) * math.cos(half)))
+    return {"radius": a, "neck": a * math.sin(half), "centre": a * math.cos(half)}
+
+
+class BoundaryNeckFlow:
+    """Surface diffusion on the free surface and diffusion along the grain boundary, with the grains' approach.
+
+    Units: lengths in the initial radius r, time in r⁴kT/(D_s δ_s γ_s Ω); ``beta`` = D_gb δ_gb/(D_s δ_s).  In
+    these units, with μ the chemical potential over γ_s Ω:
+
+    * free surface: μ = κ, flux q = −∂κ/∂s along it, normal velocity −∂q/∂s (Mullins), finite volumes on the
+      polyline (κ from the turning angle at each point, q on each segment);
+    * grain boundary, a line sink: the grains approach each other, each at v, so the boundary takes in 2v per
+      unit length and carries q = 2vy at height y; with q = −β ∂μ/∂y, μ(y) = κ_J + (v/β)(x² − y²) (μ
+      continuous at the junction);
+    * no load: ∫₋ₓˣ μ dy = 2 sin(ψ/2) (the boundary's normal stress −γ_s μ against the surface tension pulling at
+      the two junctions), so v = 3β (sin(ψ/2) − κ_J x)/(2x³) — zero for the equilibrium circle, κ_J = 1/a;
+    * junction: the surface leaves at half the dihedral angle ψ (its tangent, a boundary condition in κ at J)
+      and takes in v x, half of what the boundary delivers; the point moves along the boundary line;
+    * the whole surface moves with the grain, −v along x, besides its own normal motion.
+    """
+
+    def __init__(self, dihedral: float, beta: float) -> None:
+        if not 0.0 < dihedral <= 180.0:
+            raise DatarialError(f"dihedral = {dihedral:g}°: give an angle in (0, 180]")
+        if not (math.isfinite(beta) and beta >= 0.0):
+            raise DatarialError(f"beta = {beta:g}: the ratio D_gb δ_gb / (D_s δ_s) must be a number ≥ 0")
+        self.dihedral, self.beta = dihedral, beta
+        self.t_j, self.t_f = _junction_tangent(dihedral), -1j
+        self.sin_half = math.sin(math.radians(dihedral) / 2.0)
+
+    def terms(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(outward normal speed W, outward unit normals n, curvature κ at the points, approach speed v) of
+        curves p (..., N); W includes the grain's motion."""
+        e = np.diff(p, axis=-1)
+        length = np.abs(e)
+        u = e / length
+        lead = p.shape[:-1] + (1,)
+        t_j, t_f = np.full(lead, self.t_j), np.full(lead, self.t_f)
+        turn = np.angle(np.concatenate([u, t_f], axis=-1) / np.concatenate([t_j, u], axis=-1))
+        dual = np.concatenate([length[..., :1], length[..., :-1] + length[..., 1:], length[..., -1:]], axis=-1) / 2.0
+        kappa = -turn / dual  # clockwise: a convex turn is to the right
+        x = p[..., 0].imag
+        v = 1.5 * self.beta * (self.sin_half - kappa[..., 0] * x) / x**3
+        flux = np.concatenate([(v * x)[..., None], -np.diff(kappa, axis=-1) / length, np.zeros(lead)], axis=-1)
+        mid = u[..., :-1] + u[..., 1:]
+        normal = 1j * np.concatenate([t_j, mid / np.abs(mid), t_f], axis=-1)
+        speed = (flux[..., :-1] - flux[..., 1:]) / dual - v[..., None] * normal.real
+        return speed, normal, kappa, v
+
+    def directions(self, normal: np.ndarray) -> np.ndarray:
+        """How each point moves for a unit normal displacement: along the normal, the junction along the boundary
+        line and the far point along the axis."""
+        m = normal.copy()
+        m[0] = 1j / normal[0].imag
+        m[-1] = 1.0 / normal[-1].real
+        return m
+
+
+def grow_boundary_neck(points: int = 150, neck: float = 0.2, until: float = 0.6, dihedral: float = 180.0,
+                       beta: float = 0.0, centre: float = 1.0, step_fraction: float = 0.002,
+                       t_end: float = math.inf, start: np.ndarray | None = None,
+                       progress: Callable[[float], None] | None = None) -> dict:
+    """The neck of two unit cylinders of different grains, with a grain boundary between them, from half-width
+    ``neck`` to ``until`` (radii) or to time ``t_end``, by surface diffusion and diffusion along the boundary
+    (:class:`BoundaryNeckFlow`; ``beta`` = 0: surface diffusion alone, and with ``dihedral`` 180° the one-grain
+    case of :func:`grow_neck`).
+
+    Starts from :func:`fillet_quarter` (``centre``: the cylinders' half-distance) or from the quarter curve
+    ``start``.  Each step is linearly implicit Euler in the points' normal displacements (the Jacobian by
+    finite differences, as :func:`grow_neck`), ``step_fraction`` of the neck's time scale x/(dx/dt), followed by
+    :func:`respace_open`.  Returns times t (units r⁴kT/(D_s δ_s γ_s Ω)), x/r, the curvature radius ρ/r of the
+    most concave point, the approach h/r of each centre, the relative drift of the area, the step count and the
+    last curve (``record["curve"]``, complex points, J first).  ``progress`` is called with x/r after every step.
+    """
+    flow = BoundaryNeckFlow(dihedral, beta)
+    if points < 16:
+        raise DatarialError(f"points = {points}: use at least 16 points on the curve")
+    if not (step_fraction > 0.0 and math.isfinite(until) and until > neck):
+        raise DatarialError(f"step_fraction = {step_fraction:g}, until = {until:g}: give a positive step and an "
+                            f"end neck above the start {neck:g}")
+    p = fillet_quarter(points, neck, dihedral, centre) if start is None else np.asarray(start, complex)
+    points = len(p)
+    area0 = quarter_area(p)
+    x = p[0].imag
+    t, dt, h = 0.0, 1e-9, 0.0
+    ts, xs, hs = [t], [x], [h]
+    kappa = flow.terms(p)[2]
+    rhos = [1.0 / -kappa.min() if kappa.min() < 0 else math.nan]
+    steps = shrinking = 0
+    eye = np.eye(points)
+    while x < until and t < t_end:
+        speed, normal, _, v = flow.terms(p)
+        move = flow.directions(normal)
+        eps = 1e-7
+        jac = ((flow.terms(p[None, :] + eps * np.diag(move))[0] - speed) / eps).T
+        dt = min(dt, t_end - t)
+        delta = np.linalg.solve(eye - dt * jac, dt * speed)
+        spacing = np.abs(np.diff(p)).min()
+        while np.abs(delta).max() > 0.5 * spacing:  # no point may pass its neighbour in one step
+            dt *= 0.25
+            delta = np.linalg.solve(eye - dt * jac, dt * speed)
+        p = p + delta * move
+        t += dt
+        h += float(v) * dt
+        steps += 1
+        p = respace_open(p, flow.t_j, flow.t_f, points)
+        x_new = p[0].imag
+        drift = quarter_area(p) / area0 - 1.0
+        if not np.all(np.isfinite(p)) or abs(drift) > 1e-2 or abs(x_new - x) > 0.1 * x:
+            raise DatarialError(f"step {steps}: the curve ran away (area drift {drift:.1e}, neck {x:.4f} → "
+                                f"{x_new:.4f}); use more points or a smaller step_fraction")
+        rate = (x_new - x) / dt
+        shrinking = shrinking + 1 if rate <= 0 else 0
+        if shrinking > 100 and math.isinf(t_end):
+            raise DatarialError(f"the neck stopped growing at x/r = {x_new:.4f} (step {steps})")
+        x = x_new
+        kappa = flow.terms(p)[2]
+        ts.append(t)
+        xs.append(x)
+        hs.append(h)
+        rhos.append(1.0 / -kappa.min() if kappa.min() < 0 else math.nan)
+        dt = min(step_fraction * x / rate, 2.0 * dt) if rate > 0 else 2.0 * dt
+        if progress is not None:
+            progress(x)
+    return {"t": ts, "x_over_r": xs, "rho_over_r": rhos, "approach": hs, "steps": steps,
+            "area_drift": quarter_area(p) / area0 - 1.0, "curve": p}
