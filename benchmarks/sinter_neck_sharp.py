@@ -184,7 +184,7 @@ def main(argv=None) -> int:
             label += f", β = {beta:.4g}, ψ = {dihedral:.4g}°"
         if args.start == "smooth":
             label += ", smooth start"
-        elif centre is not None:
+        if centre is not None:
             label += f", centre {centre:g}"
         with Progress(TextColumn(label), BarColumn(), TextColumn("x/r {task.fields[x]:.3f}"), transient=True) as bar:
             task = bar.add_task("neck", total=args.until - args.neck, x=args.neck)
@@ -208,18 +208,27 @@ def main(argv=None) -> int:
 
     runs = [as_run(r) for r in records] + list(compare.values())
     columns = labels + [f"phase field `{stem}` (r = {run['radius']} cells)" for stem, run in compare.items()]
-    cells = [window_cells(run, FLUX[mech]) for run in runs]
+    # without boundary flux the two-grain model is a surface-diffusion neck (one grain at ψ = 180°): its law
+    surface_only = boundary and not any(betas)
+    kind = "surf" if surface_only else mech
+    cells = [window_cells(run, FLUX[kind]) for run in runs]
     law, unit, flux = LAW[mech]
-    how = {"vol": "volume diffusion", "gb": "surface and grain-boundary diffusion"}.get(mech, "surface diffusion")
+    if surface_only:
+        law = (f"{LAW['surf'][0]}, by the two-grain model with β = 0 and "
+               + ("ψ = 180° (no boundary)" if dihedral == 180.0 else
+                  "the surfaces meeting at the dihedral angle ψ at a boundary that carries no flux"))
+        flux = LAW["surf"][2]
+    how = {"vol": "volume diffusion", "gb": "surface and grain-boundary diffusion"}.get(kind, "surface diffusion")
+    grains = boundary and dihedral < 180.0
     lines = [f"# Neck of two {'spheres' if mech == 'surf3d' else 'cylinders'}"
-             f"{' of two grains' if boundary else ''} by {how}: sharp-interface reference and phase field", "",
+             f"{' of two grains' if grains else ''} by {how}: sharp-interface reference and phase field", "",
              f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores.  Sharp interface: "
-             f"{'two grains' if boundary else 'one grain'}, {law} "
+             f"{'two grains' if grains else 'one grain'}, {law} "
              f"(`datarial.sinter.sharp`); time in {unit}.  "
              "Cells: n from the rate form / from the integrated law xⁿ = x₀ⁿ + Kt, with the neck's shape "
-             f"ρ ∝ xᵖ (classical 2){', the approach h ∝ x^q (classical 2)' if boundary else ''} and the drift s "
+             f"ρ ∝ xᵖ (classical 2){', the approach h ∝ x^q (classical 2)' if boundary and not surface_only else ''} and the drift s "
              f"of the classical flux law {flux} ∝ xˢ "
-             f"(classical 0).  Classical n = {EXPECTED[mech]}.", ""]
+             f"(classical 0).  Classical n = {EXPECTED[kind]}.", ""]
     for rec, label in zip(records, labels, strict=True):
         lines.append(f"- {label}: {rec['steps']} steps, {rec['wall_s']:.1f} s, {drift} drift {rec['area_drift']:.1e}")
     lines += ["", "| x/r window | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
