@@ -168,6 +168,8 @@ def test_without_boundary_flux_the_grains_keep_their_distance():
         sharp.fillet_quarter(60, 0.2, 150.0, centre=0.9)
     with pytest.raises(DatarialError, match="until"):
         sharp.grow_boundary_neck(neck=0.3, until=0.2)
+    with pytest.raises(DatarialError, match="start: give a quarter curve"):
+        sharp.grow_boundary_neck(start=sharp.two_cylinders(64, 0.2))
 
 
 @pytest.mark.slow

@@ -517,7 +517,7 @@ def grow_boundary_neck(points: int = 150, neck: float = 0.2, until: float = 0.6,
     case of :func:`grow_neck`).
 
     Starts from :func:`fillet_quarter` (``centre``: the cylinders' half-distance) or from the quarter curve
-    ``start``.  Each step is linearly implicit Euler in the points' normal displacements (the Jacobian by
+    ``start`` (whose own neck then replaces ``neck``).  Each step is linearly implicit Euler in the points' normal displacements (the Jacobian by
     finite differences, as :func:`grow_neck`), ``step_fraction`` of the neck's time scale x/(dx/dt), followed by
     :func:`respace_open`.  Returns times t (units r⁴kT/(D_s δ_s γ_s Ω)), x/r, the curvature radius ρ/r of the
     most concave point, the approach h/r of each centre, the relative drift of the area, the step count and the
@@ -530,6 +530,10 @@ def grow_boundary_neck(points: int = 150, neck: float = 0.2, until: float = 0.6,
         raise DatarialError(f"step_fraction = {step_fraction:g}, until = {until:g}: give a positive step and an "
                             f"end neck above the start {neck:g}")
     p = fillet_quarter(points, neck, dihedral, centre) if start is None else np.asarray(start, complex)
+    if start is not None and (p.ndim != 1 or len(p) < 16 or abs(p[0].real) > 1e-9 or abs(p[-1].imag) > 1e-9
+                              or p[0].imag <= 0.0):
+        raise DatarialError("start: give a quarter curve of at least 16 complex points from the junction (0, x) "
+                            "on the boundary line to the axis (see quarter_of and fillet_quarter)")
     points = len(p)
     area0 = quarter_area(p)
     x = p[0].imag
