@@ -167,6 +167,17 @@ def _outward_normal(z: np.ndarray) -> np.ndarray:
     return -1j * z1 / np.abs(z1)
 
 
+def _refined(z: np.ndarray, fine: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Fourier coefficients, wavenumbers, the curve's trigonometric interpolant at ``fine`` × N points) of the
+    closed curve z."""
+    n = len(z)
+    coef = np.fft.fft(z) / n
+    k = np.fft.fftfreq(n, 1.0 / n)
+    padded = np.zeros(fine * n, complex)
+    padded[k.astype(int) % (fine * n)] = coef
+    return coef, k, np.fft.ifft(padded) * (fine * n)
+
+
 def redistribute(z: np.ndarray, share: float = 0.5, fine: int = 8) -> np.ndarray:
     """The same curve through N new points: ``share`` of them spaced by arc length, the rest by turning angle.
 
@@ -178,11 +189,7 @@ def redistribute(z: np.ndarray, share: float = 0.5, fine: int = 8) -> np.ndarray
     hundreds of steps.
     """
     n = len(z)
-    coef = np.fft.fft(z) / n
-    k = np.fft.fftfreq(n, 1.0 / n)
-    padded = np.zeros(fine * n, complex)
-    padded[k.astype(int) % (fine * n)] = coef
-    zf = np.fft.ifft(padded) * (fine * n)
+    coef, k, zf = _refined(z, fine)
     grid = np.linspace(0.0, 2.0 * math.pi, fine * n + 1)
     alpha = _spaced(grid, np.abs(spectral_derivative(zf)), curvature(zf), n, share)
     z = np.exp(1j * np.outer(alpha, k)) @ coef
@@ -430,12 +437,7 @@ def fillet_quarter(points: int, neck: float, dihedral: float = 180.0, centre: fl
 def quarter_of(z: np.ndarray, points: int, fine: int = 64) -> np.ndarray:
     """The upper right quarter (J … F) of a closed curve symmetric about both axes (e.g. :func:`two_cylinders`),
     through ``points`` points, for :func:`grow_boundary_neck` with ψ = 180°."""
-    n = len(z)
-    coef = np.fft.fft(z) / n
-    k = np.fft.fftfreq(n, 1.0 / n)
-    padded = np.zeros(fine * n, complex)
-    padded[k.astype(int) % (fine * n)] = coef
-    dense = np.fft.ifft(padded) * (fine * n)
+    dense = _refined(z, fine)[2]
     q = dense[(dense.real > 0) & (dense.imag > 0)]
     q = q[np.argsort(-np.angle(q))]
     x, far = neck_of(z)[0], float(np.abs(dense.real).max())
