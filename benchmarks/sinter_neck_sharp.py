@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import platform
 import sys
@@ -71,8 +72,6 @@ def phase_field_boundary(case: str = "gb") -> tuple[float, float]:
     """(β, ψ in degrees) of one of the phase field's two-grain neck cases (``benchmarks.sinter_neck``'s
     mechanisms): β = M_gb·layer_gb/(M_surf·layer_s) (the integrated transport of the boundary over that of the
     surface) and cos(ψ/2) = γ_gb/(2γ_s)."""
-    import math
-
     params = MECHANISMS[case]
     props = interface_properties(params)
     beta = params.M_gb * props.layer_gb / (params.M_surf * props.layer_s)
@@ -188,11 +187,14 @@ def main(argv=None) -> int:
             label += f", centre {centre:g}"
         with Progress(TextColumn(label), BarColumn(), TextColumn("x/r {task.fields[x]:.3f}"), transient=True) as bar:
             task = bar.add_task("neck", total=args.until - args.neck, x=args.neck)
-            progress = lambda x, bar=bar, task=task: bar.update(task, completed=x - args.neck, x=x)  # noqa: E731
+
+            def progress(x: float, bar=bar, task=task) -> None:
+                bar.update(task, completed=x - args.neck, x=x)
+
             t0 = time.perf_counter()
             if boundary:
                 start = None if fillet else quarter_of(two_cylinders(256, args.neck, centre), n_points)
-                rec = grow_boundary_neck(n_points, args.neck, args.until, dihedral, beta, centre or 1.0, fraction,
+                rec = grow_boundary_neck(n_points, args.neck, args.until, dihedral, beta, centre if fillet else 1.0, fraction,
                                          start=start, progress=progress)
                 rec.pop("curve")
                 rec.update(beta=beta, dihedral=dihedral, centre=centre, start=args.start)

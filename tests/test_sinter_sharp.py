@@ -182,3 +182,18 @@ def test_the_open_curve_model_without_boundary_matches_the_closed_curve_model():
     for x in (0.28, 0.3):
         t_closed = np.interp(x, closed["x_over_r"], closed["t"])
         assert np.interp(x, open_["x_over_r"], open_["t"]) == pytest.approx(t_closed, rel=0.02)
+
+
+def test_the_neck_benchmark_runs_the_two_grain_model_and_refuses_its_options_elsewhere(capsys):
+    from benchmarks import sinter_neck_sharp as bench
+
+    beta, dihedral = bench.phase_field_boundary("gb")
+    assert beta > 100 and 140 < dihedral < 150  # the phase field's boundary case: fast boundary, γ_gb/γ_s ≈ 0.6
+    assert bench.main(["--mechanism", "gb", "--points", "40", "--neck", "0.25", "--until", "0.32",
+                       "--beta", "0,10", "--compare", ""]) == 0
+    out = capsys.readouterr().out
+    assert "β = 0, ψ = 145.6°" in out and "β = 10, ψ = 145.6°" in out and "Classical n = 6" in out
+    for bad in (["--mechanism", "vol", "--beta", "1"], ["--mechanism", "gb", "--start", "smooth"],
+                ["--mechanism", "gb", "--beta", "1,2", "--points", "40,60"], ["--mechanism", "gb", "--beta", "-1"]):
+        with pytest.raises(SystemExit):
+            bench.main(bad)
