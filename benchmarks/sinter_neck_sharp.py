@@ -131,6 +131,8 @@ def main(argv=None) -> int:
                     help="the start's disc centres, radii from the symmetry line (1: touching; default: 1 for gb, "
                          "else where a smooth union has Kuczynski's neck curvature, 1.069 for a neck of 0.2); "
                          "a comma list gives a study")
+    ap.add_argument("--spheres", action="store_true", help="gb: two spheres (the curve their meridian) instead of "
+                                                            "two cylinders")
     ap.add_argument("--start", choices=["fillet", "smooth"], default="fillet",
                     help="gb: Kuczynski's fillet, or (ψ = 180° only) the closed-curve model's smooth start")
     ap.add_argument("--step", default="0.002", help="step as a fraction of x/(dx/dt); a comma list gives a step study")
@@ -155,8 +157,8 @@ def main(argv=None) -> int:
     centres = ([1.0] if fillet else [None]) if args.centre is None else _numbers(args.centre, float, "centre", ap)
     dihedral = pf_dihedral if args.dihedral is None else args.dihedral
     if not boundary and (args.beta is not None or args.dihedral is not None or args.start != "fillet"
-                         or args.like != "gb"):
-        ap.error("--beta, --dihedral, --like and --start belong to --mechanism gb")
+                         or args.like != "gb" or args.spheres):
+        ap.error("--beta, --dihedral, --like, --spheres and --start belong to --mechanism gb")
     if not 0.0 < dihedral <= 180.0:
         ap.error(f"--dihedral: an angle in (0, 180] degrees, got {dihedral:g}")
     if args.start == "smooth" and dihedral != 180.0:
@@ -164,8 +166,8 @@ def main(argv=None) -> int:
     if sum(len(v) > 1 for v in (points, steps, betas, centres)) > 1:
         ap.error("--points, --step, --beta and --centre: only one of them may be a list")
     compare = {}
-    drift = "volume" if mech == "surf3d" else "area"
-    chosen = DEFAULT_COMPARE[mech] if args.compare is None else args.compare
+    drift = "volume" if mech == "surf3d" or args.spheres else "area"
+    chosen = ("" if args.spheres else DEFAULT_COMPARE[mech]) if args.compare is None else args.compare
     for stem in filter(None, (s.strip() for s in chosen.split(","))):
         path = RESULTS / f"{stem}.json"
         try:
@@ -195,9 +197,9 @@ def main(argv=None) -> int:
             if boundary:
                 start = None if fillet else quarter_of(two_cylinders(256, args.neck, centre), n_points)
                 rec = grow_boundary_neck(n_points, args.neck, args.until, dihedral, beta, centre if fillet else 1.0, fraction,
-                                         start=start, progress=progress)
+                                         start=start, progress=progress, spheres=args.spheres)
                 rec.pop("curve")
-                rec.update(beta=beta, dihedral=dihedral, centre=centre, start=args.start)
+                rec.update(beta=beta, dihedral=dihedral, centre=centre, start=args.start, spheres=args.spheres)
             else:
                 rec = grow_neck(n_points, args.neck, args.until, fraction, progress=progress,
                                 remesh_every=args.remesh_every, mechanism=mech, centre=centre)
@@ -215,14 +217,16 @@ def main(argv=None) -> int:
     kind = "surf" if surface_only else mech
     cells = [window_cells(run, FLUX[kind]) for run in runs]
     law, unit, flux = LAW[mech]
+    if args.spheres:
+        law = law.replace("V = ∂²κ/∂s²", "V = Δ_s H on the surface of revolution, H = κ₁ + κ₂,")
     if surface_only:
-        law = (f"{LAW['surf'][0]}, by the two-grain model with β = 0 and "
+        law = (f"{LAW['surf3d' if args.spheres else 'surf'][0]}, by the two-grain model with β = 0 and "
                + ("ψ = 180° (no boundary)" if dihedral == 180.0 else
                   "the surfaces meeting at the dihedral angle ψ at a boundary that carries no flux"))
         flux = LAW["surf"][2]
     how = {"vol": "volume diffusion", "gb": "surface and grain-boundary diffusion"}.get(kind, "surface diffusion")
     grains = boundary and dihedral < 180.0
-    lines = [f"# Neck of two {'spheres' if mech == 'surf3d' else 'cylinders'}"
+    lines = [f"# Neck of two {'spheres' if mech == 'surf3d' or args.spheres else 'cylinders'}"
              f"{' of two grains' if grains else ''} by {how}: sharp-interface reference and phase field", "",
              f"`{cmd}` on {platform.machine()}, {os.cpu_count()} cores.  Sharp interface: "
              f"{'two grains' if grains else 'one grain'}, {law} "

@@ -383,6 +383,13 @@ def quarter_area(p: np.ndarray) -> float:
     return float(-0.5 * np.sum(ring[:-1].real * ring[1:].imag - ring[1:].real * ring[:-1].imag))
 
 
+def quarter_volume(p: np.ndarray) -> float:
+    """Volume (radii³) of the solid of revolution about the axis y = 0 bounded by the open curve p (J … F,
+    clockwise) and the boundary plane x = 0: π∫y² dx, exact on each straight segment."""
+    x, y = p.real, p.imag
+    return float(math.pi * np.sum(np.diff(x) * (y[:-1] ** 2 + y[:-1] * y[1:] + y[1:] ** 2) / 3.0))
+
+
 def respace_open(p: np.ndarray, t_start: complex, t_end: complex, points: int, share: float = 0.5,
                  fine: int = 16) -> np.ndarray:
     """The open curve p through ``points`` new points, ``share`` of them spaced by arc length and the rest by
@@ -445,13 +452,18 @@ def quarter_of(z: np.ndarray, points: int, fine: int = 64) -> np.ndarray:
     return respace_open(q[np.concatenate([[True], np.abs(np.diff(q)) > 1e-12])], 1.0 + 0j, -1j, points)
 
 
-def boundary_equilibrium(area: float, dihedral: float) -> dict[str, float]:
-    """The end state of :func:`grow_boundary_neck` for a quarter of area ``area`` (radii²): a circle of radius a
-    meeting the boundary at half the dihedral angle ψ, its centre at a cos(ψ/2), the neck x = a sin(ψ/2), with
-    2·area = a²(π − ψ/2 + sin(ψ/2) cos(ψ/2))."""
+def boundary_equilibrium(amount: float, dihedral: float, spheres: bool = False) -> dict[str, float]:
+    """The end state of :func:`grow_boundary_neck` for a quarter of area ``amount`` (radii²), or with ``spheres``
+    a grain of volume ``amount`` (radii³): a circle (sphere) of radius a meeting the boundary at half the dihedral
+    angle ψ, its centre at a cos(ψ/2), the neck x = a sin(ψ/2), with 2·area = a²(π − ψ/2 + sin(ψ/2) cos(ψ/2)), or
+    volume = π a³ (4/3 − (1 − cos(ψ/2))² (2 + cos(ψ/2))/3) (the sphere less the cap beyond the boundary)."""
     half = math.radians(dihedral) / 2.0
-    a = math.sqrt(2.0 * area / (math.pi - half + math.sin(half) * math.cos(half)))
-    return {"radius": a, "neck": a * math.sin(half), "centre": a * math.cos(half)}
+    c = math.cos(half)
+    if spheres:
+        a = (amount / (math.pi * (4.0 / 3.0 - (1.0 - c) ** 2 * (2.0 + c) / 3.0))) ** (1.0 / 3.0)
+    else:
+        a = math.sqrt(2.0 * amount / (math.pi - half + math.sin(half) * c))
+    return {"radius": a, "neck": a * math.sin(half), "centre": a * c}
 
 
 class BoundaryNeckFlow:
@@ -470,20 +482,26 @@ class BoundaryNeckFlow:
     * junction: the surface leaves at half the dihedral angle ψ (its tangent, a boundary condition in κ at J)
       and takes in v x, half of what the boundary delivers; the point moves along the boundary line;
     * the whole surface moves with the grain, −v along x, besides its own normal motion.
+
+    With ``spheres`` the curve is the meridian of two spheres (rotated about y = 0) and the boundary a disc:
+    μ = H = κ₁ + κ₂ (κ₂ = n_y/y of the parallel circle; κ₁ on the axis), V = Δ_s H on the surface of revolution
+    (finite volumes of rings, a cap on the axis), the disc carries q = v r per unit circumference at radius r,
+    μ(r) = H_J + (v/2β)(x² − r²), zero load ∫μ dA = 2πx sin(ψ/2) gives v = 8β(x sin(ψ/2) − H_J x²/2)/x⁴,
+    and each surface takes in v x/2 per unit length of the junction line.
     """
 
-    def __init__(self, dihedral: float, beta: float) -> None:
+    def __init__(self, dihedral: float, beta: float, spheres: bool = False) -> None:
         if not 0.0 < dihedral <= 180.0:
             raise DatarialError(f"dihedral = {dihedral:g}°: give an angle in (0, 180]")
         if not (math.isfinite(beta) and beta >= 0.0):
             raise DatarialError(f"beta = {beta:g}: the ratio D_gb δ_gb / (D_s δ_s) must be a number ≥ 0")
-        self.dihedral, self.beta = dihedral, beta
+        self.dihedral, self.beta, self.spheres = dihedral, beta, spheres
         self.t_j, self.t_f = _junction_tangent(dihedral), -1j
         self.sin_half = math.sin(math.radians(dihedral) / 2.0)
 
     def terms(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(outward normal speed W, outward unit normals n, curvature κ at the points, approach speed v) of
-        curves p (..., N); W includes the grain's motion."""
+        """(outward normal speed W, outward unit normals n, curvature κ of the curve at the points, approach speed v)
+        of curves p (..., N); W includes the grain's motion."""
         e = np.diff(p, axis=-1)
         length = np.abs(e)
         u = e / length
@@ -491,12 +509,28 @@ class BoundaryNeckFlow:
         t_j, t_f = np.full(lead, self.t_j), np.full(lead, self.t_f)
         turn = np.angle(np.concatenate([u, t_f], axis=-1) / np.concatenate([t_j, u], axis=-1))
         dual = np.concatenate([length[..., :1], length[..., :-1] + length[..., 1:], length[..., -1:]], axis=-1) / 2.0
-        kappa = -turn / dual  # clockwise: a convex turn is to the right
+        # Menger curvature, exact for points on a circle: the circle through each point and its neighbours (at the
+        # ends, through the end and its neighbour, tangent to the end's direction); clockwise, a convex turn is to
+        # the right.  (Turning angle over dual length is 1/24 (h/a)² too large on a circle, which on the axis of
+        # revolution, where the cells shrink as h², would move a sphere at rest at 1/(6a³).)
+        span = np.concatenate([length[..., :1], np.abs(p[..., 2:] - p[..., :-2]), length[..., -1:]], axis=-1)
+        kappa = -2.0 * np.sin(turn) / span
         x = p[..., 0].imag
-        v = 1.5 * self.beta * (self.sin_half - kappa[..., 0] * x) / x**3
-        flux = np.concatenate([(v * x)[..., None], -np.diff(kappa, axis=-1) / length, np.zeros(lead)], axis=-1)
         mid = u[..., :-1] + u[..., 1:]
         normal = 1j * np.concatenate([t_j, mid / np.abs(mid), t_f], axis=-1)
+        mu = kappa
+        if self.spheres:
+            y = p.imag
+            ring = np.concatenate([y[..., :-1], np.ones(lead)], axis=-1)  # the far point lies on the axis
+            mu = kappa + np.concatenate([normal[..., :-1].imag / y[..., :-1], kappa[..., -1:]], axis=-1)
+            v = 8.0 * self.beta * (x * self.sin_half - 0.5 * mu[..., 0] * x * x) / x**4
+            inflow, weight = 0.5 * v * x * x, 0.5 * (y[..., :-1] + y[..., 1:])
+            # control areas over 2π: rings of the dual length, a cap of radius l/2 on the axis
+            dual = np.concatenate([dual[..., :-1] * ring[..., :-1], length[..., -1:] ** 2 / 8.0], axis=-1)
+        else:
+            v = 1.5 * self.beta * (self.sin_half - kappa[..., 0] * x) / x**3
+            inflow, weight = v * x, 1.0
+        flux = np.concatenate([inflow[..., None], -weight * np.diff(mu, axis=-1) / length, np.zeros(lead)], axis=-1)
         speed = (flux[..., :-1] - flux[..., 1:]) / dual - v[..., None] * normal.real
         return speed, normal, kappa, v
 
@@ -512,20 +546,23 @@ class BoundaryNeckFlow:
 def grow_boundary_neck(points: int = 150, neck: float = 0.2, until: float = 0.6, dihedral: float = 180.0,
                        beta: float = 0.0, centre: float = 1.0, step_fraction: float = 0.002,
                        t_end: float = math.inf, start: np.ndarray | None = None,
-                       progress: Callable[[float], None] | None = None) -> dict:
+                       progress: Callable[[float], None] | None = None, spheres: bool = False) -> dict:
     """The neck of two unit cylinders of different grains, with a grain boundary between them, from half-width
     ``neck`` to ``until`` (radii) or to time ``t_end``, by surface diffusion and diffusion along the boundary
     (:class:`BoundaryNeckFlow`; ``beta`` = 0: surface diffusion alone, and with ``dihedral`` 180° the one-grain
     case of :func:`grow_neck`).
 
     Starts from :func:`fillet_quarter` (``centre``: the cylinders' half-distance) or from the quarter curve
-    ``start`` (whose own neck then replaces ``neck``).  Each step is linearly implicit Euler in the points' normal displacements (the Jacobian by
-    finite differences, as :func:`grow_neck`), ``step_fraction`` of the neck's time scale x/(dx/dt), followed by
-    :func:`respace_open`.  Returns times t (units r⁴kT/(D_s δ_s γ_s Ω)), x/r, the curvature radius ρ/r of the
-    most concave point, the approach h/r of each centre, the relative drift of the area, the step count and the
-    last curve (``record["curve"]``, complex points, J first).  ``progress`` is called with x/r after every step.
+    ``start`` (whose own neck then replaces ``neck``); ``spheres``: two spheres, the curve their meridian.  Each
+    step is linearly implicit Euler in the points' normal displacements (the Jacobian by finite differences, as
+    :func:`grow_neck`), ``step_fraction`` of the neck's time scale x/(dx/dt), followed by :func:`respace_open`.
+    Returns times t (units r⁴kT/(D_s δ_s γ_s Ω)), x/r, the curvature radius ρ/r of the curve's most concave
+    point, the approach h/r of each centre, the relative drift of the area (of the volume for spheres), the
+    step count and the last curve (``record["curve"]``, complex points, J first).  ``progress`` is called with
+    x/r after every step.
     """
-    flow = BoundaryNeckFlow(dihedral, beta)
+    flow = BoundaryNeckFlow(dihedral, beta, spheres)
+    conserved = quarter_volume if spheres else quarter_area
     if points < 16:
         raise DatarialError(f"points = {points}: use at least 16 points on the curve")
     if not (step_fraction > 0.0 and math.isfinite(until) and until > neck):
@@ -537,7 +574,7 @@ def grow_boundary_neck(points: int = 150, neck: float = 0.2, until: float = 0.6,
         raise DatarialError("start: give a quarter curve of at least 16 complex points from the junction (0, x) "
                             "on the boundary line to the axis (see quarter_of and fillet_quarter)")
     points = len(p)
-    area0 = quarter_area(p)
+    amount0 = conserved(p)
     x = p[0].imag
     t, dt, h = 0.0, 1e-9, 0.0
     ts, xs, hs = [t], [x], [h]
@@ -562,9 +599,10 @@ def grow_boundary_neck(points: int = 150, neck: float = 0.2, until: float = 0.6,
         steps += 1
         p = respace_open(p, flow.t_j, flow.t_f, points)
         x_new = p[0].imag
-        drift = quarter_area(p) / area0 - 1.0
+        drift = conserved(p) / amount0 - 1.0
         if not np.all(np.isfinite(p)) or abs(drift) > 1e-2 or abs(x_new - x) > 0.1 * x:
-            raise DatarialError(f"step {steps}: the curve ran away (area drift {drift:.1e}, neck {x:.4f} → "
+            raise DatarialError(f"step {steps}: the curve ran away ({'volume' if spheres else 'area'} drift "
+                                f"{drift:.1e}, neck {x:.4f} → "
                                 f"{x_new:.4f}); use more points or a smaller step_fraction")
         rate = (x_new - x) / dt
         shrinking = shrinking + 1 if rate <= 0 else 0
@@ -580,4 +618,4 @@ def grow_boundary_neck(points: int = 150, neck: float = 0.2, until: float = 0.6,
         if progress is not None:
             progress(x)
     return {"t": ts, "x_over_r": xs, "rho_over_r": rhos, "approach": hs, "steps": steps,
-            "area_drift": quarter_area(p) / area0 - 1.0, "curve": p}
+            "area_drift": conserved(p) / amount0 - 1.0, "curve": p}
