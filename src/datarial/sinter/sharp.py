@@ -39,13 +39,15 @@ along the boundary into the junctions (the grains approach, at the rate that
 zero load allows) and spreads over the surface by surface diffusion.  The
 curve is then open (one quarter of the pair, from the junction to the
 symmetry axis), which the periodic spectral curve above cannot carry: it is a
-polyline with finite volumes for the surface flux (curvature from turning
-angles, fluxes on segments, the junction's angle and inflow as boundary
-conditions), a cubic spline for the redistribution of its points, and the same
-linearly implicit steps.  With ψ = 180° and no boundary flux it is the
-one-grain surface-diffusion case, and from the same start it follows
-:func:`grow_neck` (a test).  Its start, Kuczynski's fillet between cylinders
-of a chosen centre distance, matters: see ``benchmarks.sinter_neck_sharp``.
+polyline with finite volumes for the surface flux (Menger curvature, fluxes
+on segments, the junction's angle and inflow as boundary conditions), a cubic
+spline for the redistribution of its points, and the same linearly implicit
+steps; rotated about the axis, the same curve is the meridian of two spheres
+(``spheres=True``).  With ψ = 180° and no boundary flux it is the one-grain
+surface-diffusion case, and from the same start it follows :func:`grow_neck`
+("surf" and "surf3d", a test).  Its start, Kuczynski's fillet between
+cylinders (spheres) of a chosen centre distance, matters: see
+``benchmarks.sinter_neck_sharp``.
 """
 
 from __future__ import annotations
@@ -473,7 +475,7 @@ class BoundaryNeckFlow:
     these units, with μ the chemical potential over γ_s Ω:
 
     * free surface: μ = κ, flux q = −∂κ/∂s along it, normal velocity −∂q/∂s (Mullins), finite volumes on the
-      polyline (κ from the turning angle at each point, q on each segment);
+      polyline (κ from the circle through each point and its neighbours, q on each segment);
     * grain boundary, a line sink: the grains approach each other, each at v, so the boundary takes in 2v per
       unit length and carries q = 2vy at height y; with q = −β ∂μ/∂y, μ(y) = κ_J + (v/β)(x² − y²) (μ
       continuous at the junction);
