@@ -528,12 +528,12 @@ class BoundaryNeckFlow:
             v = 8.0 * self.beta * (x * self.sin_half - 0.5 * mu[..., 0] * x * x) / x**4
             inflow, weight = 0.5 * v * x * x, 0.5 * (y[..., :-1] + y[..., 1:])
             # control areas over 2π: rings of the dual length, a cap of radius l/2 on the axis
-            dual = np.concatenate([dual[..., :-1] * ring[..., :-1], length[..., -1:] ** 2 / 8.0], axis=-1)
+            cell = np.concatenate([dual[..., :-1] * ring[..., :-1], length[..., -1:] ** 2 / 8.0], axis=-1)
         else:
             v = 1.5 * self.beta * (self.sin_half - kappa[..., 0] * x) / x**3
-            inflow, weight = v * x, 1.0
+            inflow, weight, cell = v * x, 1.0, dual
         flux = np.concatenate([inflow[..., None], -weight * np.diff(mu, axis=-1) / length, np.zeros(lead)], axis=-1)
-        speed = (flux[..., :-1] - flux[..., 1:]) / dual - v[..., None] * normal.real
+        speed = (flux[..., :-1] - flux[..., 1:]) / cell - v[..., None] * normal.real
         return speed, normal, kappa, v
 
     def directions(self, normal: np.ndarray) -> np.ndarray:
@@ -580,12 +580,11 @@ def grow_boundary_neck(points: int = 150, neck: float = 0.2, until: float = 0.6,
     x = p[0].imag
     t, dt, h = 0.0, 1e-9, 0.0
     ts, xs, hs = [t], [x], [h]
-    kappa = flow.terms(p)[2]
+    speed, normal, kappa, v = flow.terms(p)
     rhos = [1.0 / -kappa.min() if kappa.min() < 0 else math.nan]
     steps = shrinking = 0
     eye = np.eye(points)
     while x < until and t < t_end:
-        speed, normal, _, v = flow.terms(p)
         move = flow.directions(normal)
         eps = 1e-7
         jac = ((flow.terms(p[None, :] + eps * np.diag(move))[0] - speed) / eps).T
@@ -611,7 +610,7 @@ def grow_boundary_neck(points: int = 150, neck: float = 0.2, until: float = 0.6,
         if shrinking > 100 and math.isinf(t_end):
             raise DatarialError(f"the neck stopped growing at x/r = {x_new:.4f} (step {steps})")
         x = x_new
-        kappa = flow.terms(p)[2]
+        speed, normal, kappa, v = flow.terms(p)
         ts.append(t)
         xs.append(x)
         hs.append(h)
