@@ -17,14 +17,15 @@ grain-boundary case (``benchmarks.sinter_neck --mechanism gb``; ``--like surf``:
 its surface-diffusion case, whose grains meet at a boundary too), from Kuczynski's
 fillet between cylinders ``--centre`` radii from the boundary (1: touching).  With
 ``--beta 0 --dihedral 180`` it is the one-grain surface-diffusion neck from that
-start, and ``--start smooth`` takes the closed-curve model's start instead.
+start, and ``--start smooth`` takes the closed-curve model's start instead;
+``--spheres``: two spheres instead of two cylinders.
 ``--points 192,256,384`` runs a resolution study; ``--step 0.002,0.001`` a time-step study (each step is that
 fraction of the neck's time scale x/(dx/dt); with ``--remesh-every 10``, since
 a redistribution after each of a thousand steps can make the curve run away).  ``--compare`` names stored
 phase-field results (``benchmarks/results/STEM.json``) to tabulate beside it.
 
 Run: ``python -m benchmarks.sinter_neck_sharp [--mechanism vol|surf|surf3d|gb] [--points 256] [--step 0.002] [--neck 0.2]
-[--until 0.62] [--beta 1136,57] [--dihedral 145.6] [--like gb|surf] [--centre 1,1.03] [--start fillet|smooth]
+[--until 0.62] [--beta 1136,57] [--dihedral 145.6] [--like gb|surf] [--centre 1,1.03] [--start fillet|smooth] [--spheres]
 [--remesh-every 1] [--compare sinter_neck_2d_vol_etd2_r80_f64_one_grain,...] [--out FILE-STEM]``
 """
 
