@@ -152,7 +152,9 @@ def main(argv=None) -> int:
     if args.remesh_every < 1:
         ap.error(f"--remesh-every: a whole number of steps ≥ 1, got {args.remesh_every}")
     steps = _numbers(args.step, float, "step", ap)
-    pf_beta, pf_dihedral = phase_field_boundary(args.like)
+    # the phase field's β and ψ (relaxed 1D interface profiles) only where they are the defaults in use
+    needed = boundary and (args.beta is None or args.dihedral is None)
+    pf_beta, pf_dihedral = phase_field_boundary(args.like) if needed else (0.0, 180.0)
     betas = [pf_beta] if args.beta is None else _numbers(args.beta, float, "beta", ap, zero=True)
     fillet = boundary and args.start == "fillet"
     centres = ([1.0] if fillet else [None]) if args.centre is None else _numbers(args.centre, float, "centre", ap)
